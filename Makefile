@@ -1,0 +1,26 @@
+# The README's two commands: `make repro` (set up + the main job) and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Raw data kept beside the project (shared/data) is used when present; see deepsc/data/sources.py.
+ifneq ($(wildcard ../shared/data),)
+export LRSC_DATA_MIRROR ?= $(abspath ../shared/data)
+endif
+
+.PHONY: venv repro test bench clean-venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -r requirements.txt
+	touch $@
+
+repro: venv
+	$(VENV)/bin/dvc repro
+
+test: venv
+	$(VENV)/bin/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

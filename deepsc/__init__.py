@@ -1,0 +1,1 @@
+"""Deep subspace clustering with external knowledge (DSC-Net, LRSC, SSCN)."""

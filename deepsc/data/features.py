@@ -1,0 +1,49 @@
+"""Prepared features: TF-IDF + TruncatedSVD for text, resizing and sampling for images."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+
+def tfidf_svd(docs: list[str], dim: int, seed: int, *, min_df=2, max_df=0.5,
+              max_features=None, l2_normalize=True) -> tuple[np.ndarray, dict]:
+    """TF-IDF (English stop words, sublinear tf) then TruncatedSVD to ``dim``; no labels used."""
+    vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=min_df, max_df=max_df,
+                          max_features=max_features, dtype=np.float64)
+    tfidf = vec.fit_transform(docs)
+    if dim >= min(tfidf.shape):
+        raise ValueError(f"svd dim {dim} must be below min(n_docs, vocabulary) = {min(tfidf.shape)}")
+    svd = TruncatedSVD(n_components=dim, algorithm="randomized", n_iter=7, random_state=seed)
+    X = svd.fit_transform(tfidf)
+    if l2_normalize:
+        X = normalize(X)
+    info = {"n_docs": len(docs), "vocabulary": len(vec.vocabulary_), "dim": dim,
+            "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4)}
+    return X.astype(np.float32), info
+
+
+def resize_images(images: np.ndarray, size: int, method: str = "bilinear") -> np.ndarray:
+    """(n, h, w) images in [0, 1] -> (n, 1, size, size) float32, torch interpolation."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
+    if x.shape[-1] != size or x.shape[-2] != size:
+        kw = {"align_corners": False, "antialias": True} if method in ("bilinear", "bicubic") else {}
+        x = F.interpolate(x, size=(size, size), mode=method, **kw)
+    return x.clamp_(0.0, 1.0).numpy()
+
+
+def sample_per_class(labels: np.ndarray, n_per_class: int | None, seed: int) -> np.ndarray:
+    """Indices of ``n_per_class`` points drawn at random from each class (all if None), sorted."""
+    if n_per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    idx = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if n_per_class > len(members):
+            raise ValueError(f"n_per_class={n_per_class} but class {c} has only {len(members)} points")
+        idx.append(rng.choice(members, size=n_per_class, replace=False))
+    return np.sort(np.concatenate(idx))

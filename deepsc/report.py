@@ -1,0 +1,51 @@
+"""The papers' numbers and the Markdown tables that put ours beside them."""
+from __future__ import annotations
+
+# LRSC (AAAI 2021) Tables 1 and 2: (ACC, NMI, ARI). Keys: our dataset names.
+PAPER_LRSC = {
+    "bbc": {"dscn_l1": (0.855, 0.722, 0.694), "dscn_l2": (0.879, 0.727, 0.725),
+            "lrsc_l1": (0.928, 0.802, 0.834), "lrsc_l2": (0.929, 0.804, 0.836)},
+    "fmnist1k": {"dscn_l1": (0.536, 0.594, 0.406), "dscn_l2": (0.536, 0.594, 0.406),
+                 "lrsc_l1": (0.588, 0.645, 0.458), "lrsc_l2": (0.607, 0.627, 0.439)},
+    "fmnist5k": {"dscn_l1": (0.563, 0.558, 0.372), "dscn_l2": (0.563, 0.558, 0.372),
+                 "lrsc_l1": (0.631, 0.674, 0.508), "lrsc_l2": (0.636, 0.682, 0.516)},
+    "fmnist10k": {"dscn_l1": (0.608, 0.640, 0.470), "dscn_l2": (0.585, 0.626, 0.447),
+                  "lrsc_l1": (0.652, 0.672, 0.529), "lrsc_l2": (0.651, 0.672, 0.527)},
+    "newsgroups10": {"dscn_l1": (0.348, 0.275, 0.122), "dscn_l2": (0.352, 0.283, 0.122),
+                     "lrsc_l1": (0.369, 0.287, 0.105), "lrsc_l2": (0.406, 0.315, 0.161)},
+}
+
+METHOD_NAMES = {"dscn_l1": "DSCN-L1", "dscn_l2": "DSCN-L2", "lrsc_l1": "LRSC-L1",
+                "lrsc_l2": "LRSC-L2", "kmeans": "k-means (features)",
+                "spectral_knn": "spectral, k-NN affinity (features)"}
+
+
+def _cell(m: dict, key: str) -> str:
+    return f"{m[key]:.3f} ± {m[key + '_std']:.3f}"
+
+
+def results_table(dataset: str, metrics: dict[str, dict]) -> str:
+    """One Markdown table for a dataset: our mean ± std per (method, post-processing), paper beside."""
+    paper = PAPER_LRSC.get(dataset, {})
+    lines = ["| method | post-processing | ACC | NMI | ARI | paper ACC / NMI / ARI |",
+             "|---|---|---|---|---|---|"]
+    for method, m in metrics.items():
+        name = METHOD_NAMES.get(method, method)
+        ref = paper.get(method)
+        ref_s = " / ".join(f"{v:.3f}" for v in ref) if ref else "—"
+        if m.get("status", "ok") != "ok":
+            lines.append(f"| {name} | — | not run: {m['status']} | | | {ref_s} |")
+            continue
+        for pp, s in m["results"].items():
+            lines.append(f"| {name} | {pp} | {_cell(s, 'acc')} | {_cell(s, 'nmi')} | "
+                         f"{_cell(s, 'ari')} | {ref_s} |")
+    return "\n".join(lines)
+
+
+def timings_table(timings: list[dict]) -> str:
+    lines = ["| stage | wall time (s) | peak RSS (MiB) |", "|---|---|---|"]
+    for t in sorted(timings, key=lambda t: t["stage"]):
+        lines.append(f"| {t['stage']} | {t['wall_s']:.1f} | {t['peak_rss_mib']:.0f} |")
+    total = sum(t["wall_s"] for t in timings)
+    lines.append(f"| **total** | {total:.1f} | {max((t['peak_rss_mib'] for t in timings), default=0):.0f} |")
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Shared plumbing of the stage scripts: params, paths, status files, timings.
+
+Stage scripts stay thin: they read params.yaml, call the library (``deepsc``), and write
+their outputs atomically. The library itself never reads params.yaml.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import yaml
+
+from deepsc.io import Stopwatch, read_json, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_params(path: Path | None = None) -> dict:
+    return yaml.safe_load((path or ROOT / "params.yaml").read_text())
+
+
+def raw_dir(source: str) -> Path:
+    return ROOT / "data" / "raw" / source
+
+
+def prepared_dir(dataset: str) -> Path:
+    return ROOT / "data" / "prepared" / dataset
+
+
+def dataset_info(dataset: str) -> dict:
+    return read_json(prepared_dir(dataset) / "info.json")
+
+
+def is_ok(status: dict) -> bool:
+    return status.get("status") == "ok"
+
+
+@contextlib.contextmanager
+def timed(stage: str):
+    """Record wall time and peak RSS of the stage in reports/timings/<stage>.json."""
+    with Stopwatch() as sw:
+        yield
+    write_json(ROOT / "reports" / "timings" / f"{stage}.json", {"stage": stage, **sw.as_dict()})
+    print(f"[{stage}] {sw.seconds:.1f} s, peak RSS {sw.peak_rss_mib:.0f} MiB", file=sys.stderr)

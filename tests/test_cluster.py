@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from deepsc.cluster import (affinity_from_coef, cluster_coef, dscnet_postprocess,
+                            kmeans_labels, spectral_clustering, spectral_knn_labels,
+                            threshold_columns)
+from deepsc.metrics import accuracy
+
+
+def block_affinity(sizes, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    A = noise * rng.random((n, n))
+    y = np.repeat(np.arange(len(sizes)), sizes)
+    A[y[:, None] == y[None, :]] += 1.0
+    return 0.5 * (A + A.T), y
+
+
+def test_affinity_symmetric_abs():
+    C = np.array([[0.0, -1.0], [3.0, 0.0]])
+    np.testing.assert_allclose(affinity_from_coef(C), [[0, 2], [2, 0]])
+
+
+def test_spectral_recovers_blocks_dense_and_sparse(monkeypatch):
+    A, y = block_affinity([20, 30, 25])
+    assert accuracy(y, spectral_clustering(A, 3)) == 1.0
+    assert accuracy(y, spectral_clustering(sp.csr_matrix(A), 3)) == 1.0
+    # the eigsh path used for large n gives the same answer
+    import deepsc.cluster as c
+    monkeypatch.setattr(c, "DENSE_EIGH_MAX_N", 10)
+    assert accuracy(y, spectral_clustering(A, 3)) == 1.0
+
+
+def test_too_many_clusters_is_a_clear_error():
+    A, _ = block_affinity([3, 3])
+    with pytest.raises(ValueError, match="n_clusters=7"):
+        spectral_clustering(A, 7)
+
+
+def test_threshold_columns_keeps_mass():
+    C = np.array([[0.0, 5.0], [1.0, 0.0], [4.0, -5.0]])
+    T = threshold_columns(C, 0.7)
+    # column 0: |4| alone is 0.8 of the mass >= 0.7 -> keep only it
+    np.testing.assert_allclose(T[:, 0], [0, 0, 4.0])
+    # column 1: 5 is 0.5 < 0.7, so the next (-5) is kept too
+    np.testing.assert_allclose(T[:, 1], [5.0, 0, -5.0])
+    np.testing.assert_allclose(threshold_columns(C, 1.0), C)
+
+
+def test_dscnet_postprocess_on_block_coefficients():
+    A, y = block_affinity([15, 15, 15], noise=0.05)
+    np.fill_diagonal(A, 0)
+    L = dscnet_postprocess(A, 3, d=2, alpha=2, rho=0.9)
+    assert L.shape == A.shape and np.allclose(L, L.T) and L.min() >= 0 and L.max() <= 1
+    assert accuracy(y, cluster_coef(A, 3, "dscnet", d=2, alpha=2, rho=0.9)) == 1.0
+    with pytest.raises(ValueError, match="post-processing"):
+        cluster_coef(A, 3, "magic")
+
+
+def test_reference_rows_on_separated_blobs():
+    rng = np.random.default_rng(0)
+    centers = np.eye(4)[:3] * 10
+    X = np.vstack([c + rng.normal(size=(20, 4)) for c in centers])
+    y = np.repeat(np.arange(3), 20)
+    assert accuracy(y, kmeans_labels(X, 3, seed=0)) == 1.0
+    assert accuracy(y, spectral_knn_labels(X, 3, seed=0, n_neighbors=5)) == 1.0

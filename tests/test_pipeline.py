@@ -1,0 +1,101 @@
+"""A tiny end-to-end `dvc repro` in a temporary copy of the repo (seconds, not minutes)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_data import bbc_archive
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(cmd, cwd, env):
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, f"{cmd} failed:\n{res.stdout}\n{res.stderr}"
+    return res.stdout + res.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    repo = tmp / "repo"
+    repo.mkdir()
+    for item in ["stages", "deepsc", "dvc.yaml"]:
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item,
+                                                           **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
+    (repo / ".dvc").mkdir()
+    shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+    (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["seeds"] = [0, 1]
+    p["suite"] = {"datasets": ["digits", "bbc", "mnistsmall"], "variants": ["dscn_l1", "dscn_l2"]}
+    p["data"]["download"] = False
+    p["data"]["sources"] = ["digits", "bbc", "mnist"]
+    p["data"]["datasets"] = {
+        "digits": {**p["data"]["datasets"]["digits"], "n_per_class": 12, "seed": 0},
+        "bbc": {**p["data"]["datasets"]["bbc"], "svd_dim": 16, "max_df": 1.0},
+        "mnistsmall": {"source": "mnist", "kind": "image", "n_clusters": 10, "split": "test",
+                       "n_per_class": 5, "size": 32, "seed": 0},
+    }
+    p["ae"]["text"].update(k1=5, latent_dim=8)
+    p["ae"]["image"].update(k1=5)
+    p["finetune"]["k2"] = {"text": 5, "image": 5}
+    p["cluster"]["dscnet"]["d"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    mirror = tmp / "mirror"
+    mirror.mkdir()
+    bbc_archive(mirror / "bbc-fulltext.zip", fmt="zip")  # the canonical name, checked by counts
+    env = {**os.environ, "LRSC_DATA_MIRROR": str(mirror), "LRSC_CACHE": str(tmp / "cache"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("CI", None)
+    run(["git", "init", "-q"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "init"], repo, env)
+    dvc = [sys.executable, "-m", "dvc"]
+    out = run(dvc + ["repro"], repo, env)
+    return repo, env, dvc, out
+
+
+def test_repro_produces_metrics_and_table(repo):
+    repo, env, dvc, _ = repo
+    m = json.loads((repo / "reports/metrics/bbc/dscn_l2.json").read_text())
+    assert m["status"] == "ok" and set(m["results"]) == {"none", "dscnet"}
+    assert 0 <= m["results"]["none"]["acc"] <= 1 and len(m["results"]["none"]["acc_per_seed"]) == 2
+    assert json.loads((repo / "reports/metrics/digits/kmeans.json").read_text())["status"] == "ok"
+    table = (repo / "reports/results.md").read_text()
+    assert "DSCN-L2" in table and "0.879" in table  # the paper's BBC number beside ours
+    assert "not run: data unavailable" in table and "LRSC_DATA_MIRROR" in table  # mnistsmall
+    shown = json.loads(run(dvc + ["metrics", "show", "--json"], repo, env))
+    assert "reports/metrics/bbc/dscn_l1.json" in json.dumps(shown)
+    run(dvc + ["plots", "show", "--json"], repo, env)
+
+
+def test_second_repro_does_nothing_and_params_are_granular(repo):
+    repo, env, dvc, _ = repo
+    out = run(dvc + ["repro"], repo, env)
+    assert "Running stage" not in out
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["lambda1"] = params["lambda1"] * 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(dvc + ["status"], repo, env)
+    changed = {line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith("\t")}
+    changed = {c for c in changed if "@" in c or c in ("evaluate", "tables")}
+    assert any(c.startswith("train@") for c in changed)
+    assert not any(c.startswith(("fetch@", "prepare@", "reference@")) for c in changed), changed
+    run(["git", "checkout", "params.yaml"], repo, env)
+
+
+def test_repro_force_gives_identical_metrics(repo):
+    repo, env, dvc, _ = repo
+    before = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
+    run(dvc + ["repro", "-f", "-s", "train@digits-dscn_l2", "cluster@digits-dscn_l2", "evaluate"], repo, env)
+    after = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
+    assert before == after
