@@ -74,25 +74,56 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     return se, curve
 
 
-def train_dscnet(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int,
-                 batch_size: int, lr_pretrain: float, k2: int, lr: float, lambda1: float,
-                 lambda2: float, reg: str, c_init: float, zero_diag: bool = True,
-                 device: str = "auto", progress: bool = True) -> dict:
-    """DSC-Net (DSCN-L1 / DSCN-L2) on one dataset and seed: returns C, weights and curves."""
-    for name, value in {"lambda1": lambda1, "lambda2": lambda2, "lr": lr, "k2": k2, "k1": k1}.items():
+def _check_nonnegative(**values) -> None:
+    for name, value in values.items():
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def pretrain(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int, batch_size: int,
+             lr: float, device: str = "auto", progress: bool = True) -> dict:
+    """Algorithm 2, first loop, for one seed: a freshly initialised autoencoder trained on
+    reconstruction. Returns its weights (on the CPU) and the loss curve."""
+    _check_nonnegative(k1=k1, lr=lr)
     dev = pick_device(device)
     gen = seed_everything(seed)
     x = torch.as_tensor(features, dtype=torch.float32, device=dev)
     ae = build_autoencoder(kind, tuple(x.shape[1:]), arch).to(dev)
-    curve = pretrain_autoencoder(ae, x, k1, min(batch_size, len(x)), lr_pretrain, gen,
+    curve = pretrain_autoencoder(ae, x, k1, min(batch_size, len(x)), lr, gen,
                                  progress=progress) if k1 > 0 else []
-    se, curve2 = finetune_selfexpression(ae, x, steps=k2, lr=lr, lambda1=lambda1, lambda2=lambda2,
-                                         reg=reg, c_init=c_init, zero_diag=zero_diag,
-                                         progress=progress)
+    return {"state_dict": {k: v.cpu() for k, v in ae.state_dict().items()}, "curve": curve}
+
+
+def finetune(features: np.ndarray, kind: str, *, arch: dict, state_dict: dict, seed: int, k2: int,
+             lr: float, lambda1: float, lambda2: float, reg: str, c_init: float,
+             zero_diag: bool = True, device: str = "auto", progress: bool = True) -> dict:
+    """Algorithm 2, second loop, with eq. (1), from pre-trained weights: returns the final C,
+    the latent codes Z, the fine-tuned weights and the loss curve."""
+    _check_nonnegative(lambda1=lambda1, lambda2=lambda2, lr=lr, k2=k2)
+    dev = pick_device(device)
+    seed_everything(seed)
+    x = torch.as_tensor(features, dtype=torch.float32, device=dev)
+    ae = build_autoencoder(kind, tuple(x.shape[1:]), arch).to(dev)
+    ae.load_state_dict(state_dict)
+    se, curve = finetune_selfexpression(ae, x, steps=k2, lr=lr, lambda1=lambda1, lambda2=lambda2,
+                                        reg=reg, c_init=c_init, zero_diag=zero_diag,
+                                        progress=progress)
     with torch.no_grad():
         C = se.C.detach().cpu().numpy()
         z = ae.encode(x).cpu().numpy()
     return {"C": C, "z": z, "state_dict": {k: v.cpu() for k, v in ae.state_dict().items()},
-            "curve": curve + curve2}
+            "curve": curve}
+
+
+def train_dscnet(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int,
+                 batch_size: int, lr_pretrain: float, k2: int, lr: float, lambda1: float,
+                 lambda2: float, reg: str, c_init: float, zero_diag: bool = True,
+                 device: str = "auto", progress: bool = True) -> dict:
+    """DSC-Net (DSCN-L1 / DSCN-L2) on one dataset and seed: ``pretrain`` then ``finetune``."""
+    pre = pretrain(features, kind, arch=arch, seed=seed, k1=k1, batch_size=batch_size,
+                   lr=lr_pretrain, device=device, progress=progress)
+    res = finetune(features, kind, arch=arch, state_dict=pre["state_dict"], seed=seed, k2=k2, lr=lr,
+                   lambda1=lambda1, lambda2=lambda2, reg=reg, c_init=c_init, zero_diag=zero_diag,
+                   device=device, progress=progress)
+    res["curve"] = pre["curve"] + res["curve"]
+    return res

@@ -3,22 +3,18 @@
 Writes reports/clusters/<dataset>/<variant>.npz with one label vector per
 (post-processing, seed), keyed "<postprocess>/seed<s>".
 """
-import argparse
 
 import numpy as np
 import torch
 
-from common import ROOT, dataset_info, is_ok, load_params, timed
+from common import ROOT, dataset_info, is_ok, load_params, timed, stage_args
 
 from deepsc.cluster import cluster_coef
 from deepsc.io import read_json, write_npz
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("dataset")
-    ap.add_argument("variant")
-    args = ap.parse_args()
+    args = stage_args(__doc__, "dataset", "variant")
     p = load_params()
     info = dataset_info(args.dataset)
     name = f"{args.dataset}-{args.variant}"

@@ -5,15 +5,30 @@ their outputs atomically. The library itself never reads params.yaml.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
+import signal
 import sys
 from pathlib import Path
+
+import numpy as np
 
 import yaml
 
 from deepsc.io import Stopwatch, read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A stage stopped by SIGTERM unwinds like Ctrl-C, so atomic writes remove their temp files.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def stage_args(doc: str, *names: str) -> argparse.Namespace:
+    """Parse the stage's positional arguments (e.g. 'dataset', 'variant')."""
+    ap = argparse.ArgumentParser(description=doc)
+    for name in names:
+        ap.add_argument(name)
+    return ap.parse_args()
 
 
 def load_params(path: Path | None = None) -> dict:
@@ -30,6 +45,11 @@ def prepared_dir(dataset: str) -> Path:
 
 def dataset_info(dataset: str) -> dict:
     return read_json(prepared_dir(dataset) / "info.json")
+
+
+def load_features(dataset: str) -> np.ndarray:
+    """The prepared features of a dataset (labels live in another file, read only by evaluate)."""
+    return np.load(prepared_dir(dataset) / "features.npz")["X"]
 
 
 def is_ok(status: dict) -> bool:

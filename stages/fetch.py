@@ -1,17 +1,14 @@
 """Stage fetch@<source>: resolve one raw dataset into data/raw/<source>/ (see deepsc.data.sources)."""
-import argparse
 import sys
 
-from common import load_params, raw_dir, timed
+from common import load_params, raw_dir, timed, stage_args
 
 from deepsc.data import DataUnavailable, get_source, resolve
 from deepsc.io import atomic_dir, write_json
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("source")
-    source = ap.parse_args().source
+    source = stage_args(__doc__, "source").source
     p = load_params()["data"]
     src = get_source(source)
     with timed(f"fetch@{source}"), atomic_dir(raw_dir(source)) as out:

@@ -1,9 +1,8 @@
 """Stage prepare@<dataset>: raw files -> features.npz (what models see) and labels.npz (evaluation only)."""
-import argparse
 
 import numpy as np
 
-from common import load_params, prepared_dir, raw_dir, timed
+from common import load_params, prepared_dir, raw_dir, timed, stage_args
 
 from deepsc.data import loaders
 from deepsc.data.features import resize_images, sample_per_class, tfidf_svd
@@ -31,9 +30,7 @@ def build(name: str, cfg: dict) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("dataset")
-    name = ap.parse_args().dataset
+    name = stage_args(__doc__, "dataset").dataset
     params = load_params()
     try:
         cfg = params["data"]["datasets"][name]

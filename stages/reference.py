@@ -1,22 +1,19 @@
 """Stage reference@<dataset>: k-means and k-NN spectral clustering on the prepared features."""
-import argparse
 
 import numpy as np
 
-from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
+from common import ROOT, dataset_info, is_ok, load_features, load_params, stage_args, timed
 
 from deepsc.cluster import kmeans_labels, spectral_knn_labels
 from deepsc.io import write_npz
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("dataset")
-    ds = ap.parse_args().dataset
+    ds = stage_args(__doc__, "dataset").dataset
     p = load_params()
     info = dataset_info(ds)
     with timed(f"reference@{ds}"):
-        X = np.load(prepared_dir(ds) / "features.npz")["X"] if is_ok(info) else None
+        X = load_features(ds) if is_ok(info) else None
         methods = {
             "kmeans": lambda s: kmeans_labels(X, info["n_clusters"], s),
             "spectral_knn": lambda s: spectral_knn_labels(X, info["n_clusters"], s,
