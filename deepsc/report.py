@@ -49,3 +49,26 @@ def timings_table(timings: list[dict]) -> str:
     total = sum(t["wall_s"] for t in timings)
     lines.append(f"| **total** | {total:.1f} | {max((t['peak_rss_mib'] for t in timings), default=0):.0f} |")
     return "\n".join(lines)
+
+
+def data_table(infos: dict[str, dict]) -> str:
+    """One row per prepared dataset: status, size, counts per class, feature statistics."""
+    lines = ["| dataset | source | status | points | shape | counts per class (prepared) | "
+             "raw counts per class | notes |", "|---|---|---|---|---|---|---|---|"]
+    for name, info in infos.items():
+        if info.get("status") != "ok":
+            lines.append(f"| {name} | {info.get('source', '')} | not prepared: "
+                         f"{info.get('reason', info.get('status'))} | | | | | |")
+            continue
+        raw = info.get("raw_counts_per_class", {})
+        raw_s = (", ".join(f"{k}: {v}" for k, v in raw.items()) if len(raw) <= 20
+                 else f"{len(raw)} classes, {min(raw.values())}-{max(raw.values())} each")
+        counts = info["counts_per_class"]
+        counts_s = (", ".join(map(str, counts)) if len(counts) <= 20
+                    else f"{len(counts)} classes, {min(counts)}-{max(counts)} each")
+        notes = [f"{k}: {info[k]}" for k in ("vocabulary", "explained_variance", "n_meta", "fit_on",
+                                               "target_groups", "skipped_unreadable", "split",
+                                               "resize") if k in info]
+        lines.append(f"| {name} | {info['source']} | ok | {info['n']} | {tuple(info['shape'])} | "
+                     f"{counts_s} | {raw_s} | {'; '.join(map(str, notes))} |")
+    return "\n".join(lines)

@@ -44,7 +44,26 @@ def prepared_dir(dataset: str) -> Path:
 
 
 def dataset_info(dataset: str) -> dict:
-    return read_json(prepared_dir(dataset) / "info.json")
+    path = prepared_dir(dataset) / "info.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: is {dataset!r} (suite.datasets in params.yaml) "
+                         f"defined under data.datasets, and has prepare@{dataset} run?")
+    return read_json(path)
+
+
+def check_dataset(params: dict, name: str) -> dict:
+    """The settings of dataset ``name``, or a clear error naming the key to fix."""
+    datasets = params["data"]["datasets"]
+    if name not in datasets:
+        raise SystemExit(f"unknown dataset {name!r}: add it under data.datasets in params.yaml "
+                         f"(known: {', '.join(datasets)})")
+    cfg = datasets[name]
+    for key in ("source", "kind", "n_clusters"):
+        if key not in cfg:
+            raise SystemExit(f"data.datasets.{name}.{key} is missing in params.yaml")
+    if cfg.get("n_per_class") is not None and int(cfg["n_per_class"]) < 1:
+        raise SystemExit(f"data.datasets.{name}.n_per_class must be >= 1, got {cfg['n_per_class']}")
+    return cfg
 
 
 def load_features(dataset: str) -> np.ndarray:

@@ -39,7 +39,7 @@ def repo(tmp_path_factory):
     p["data"]["sources"] = ["digits", "bbc", "mnist"]
     p["data"]["datasets"] = {
         "digits": {**p["data"]["datasets"]["digits"], "n_per_class": 12, "seed": 0},
-        "bbc": {**p["data"]["datasets"]["bbc"], "svd_dim": 16, "max_df": 1.0},
+        "bbc": {**p["data"]["datasets"]["bbc"], "svd_dim": 16, "max_df": 1.0, "meta": None},
         "mnistsmall": {"source": "mnist", "kind": "image", "n_clusters": 10, "split": "test",
                        "n_per_class": 5, "size": 32, "seed": 0},
     }
@@ -91,6 +91,21 @@ def test_second_repro_does_nothing_and_params_are_granular(repo):
     assert any(c.startswith("train@") for c in changed)
     assert not any(c.startswith(("fetch@", "prepare@", "reference@")) for c in changed), changed
     run(["git", "checkout", "params.yaml"], repo, env)
+
+
+def test_unknown_dataset_is_a_clear_error(repo):
+    repo, env, dvc, _ = repo
+    res = subprocess.run([sys.executable, "stages/prepare.py", "nosuch"], cwd=repo, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode != 0 and "unknown dataset 'nosuch'" in res.stderr
+    assert not (repo / "data/prepared/nosuch").exists()
+
+
+def test_data_report_lists_counts_and_skips(repo):
+    repo, env, dvc, _ = repo
+    report = (repo / "reports/data.md").read_text()
+    assert "| bbc | bbc | ok | 2225 |" in report and "business: 510" in report
+    assert "| mnistsmall | mnist | not prepared:" in report
 
 
 def test_repro_force_gives_identical_metrics(repo):

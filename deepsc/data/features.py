@@ -47,3 +47,40 @@ def sample_per_class(labels: np.ndarray, n_per_class: int | None, seed: int) -> 
             raise ValueError(f"n_per_class={n_per_class} but class {c} has only {len(members)} points")
         idx.append(rng.choice(members, size=n_per_class, replace=False))
     return np.sort(np.concatenate(idx))
+
+
+def to_grayscale(rgb: np.ndarray) -> np.ndarray:
+    """(n, h, w, 3) uint8 RGB -> (n, h, w) float32 in [0, 1], ITU-R 601 luma (as PIL's 'L')."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)) / 255.0
+
+
+def tfidf_svd_shared(target_docs: list[str], meta_docs: list[str], dim: int, seed: int, *,
+                     fit_on: str = "union", **kw) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One TF-IDF vocabulary and one TruncatedSVD for a target corpus and its meta corpus.
+
+    ``fit_on``: 'union' (default; label-free, both corpora), 'meta' (meta corpus only), or
+    'target'. Both corpora are then projected into that one space, so a teacher or a
+    meta-learner trained on the meta data transfers to the target.
+    """
+    if fit_on not in ("union", "meta", "target"):
+        raise ValueError(f"fit_on must be 'union', 'meta' or 'target', got {fit_on!r}")
+    vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, dtype=np.float64,
+                          min_df=kw.get("min_df", 2), max_df=kw.get("max_df", 0.5),
+                          max_features=kw.get("max_features"))
+    fit_docs = {"union": target_docs + meta_docs, "meta": meta_docs, "target": target_docs}[fit_on]
+    vec.fit(fit_docs)
+    T, M = vec.transform(target_docs), vec.transform(meta_docs)
+    svd = TruncatedSVD(n_components=dim, algorithm="randomized", n_iter=7, random_state=seed)
+    svd.fit({"union": None, "meta": M, "target": T}[fit_on] if fit_on != "union" else _vstack(T, M))
+    Xt, Xm = normalize(svd.transform(T)), normalize(svd.transform(M))
+    info = {"n_docs": len(target_docs), "n_meta_docs": len(meta_docs), "fit_on": fit_on,
+            "vocabulary": len(vec.vocabulary_), "dim": dim,
+            "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4)}
+    return Xt.astype(np.float32), Xm.astype(np.float32), info
+
+
+def _vstack(a, b):
+    import scipy.sparse as sp
+
+    return sp.vstack([a, b]).tocsr()

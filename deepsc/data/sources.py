@@ -39,6 +39,7 @@ class RawFile:
     name: str
     sha256: tuple[str, ...] = ()  # every accepted digest; empty: verified by structure
     urls: tuple[str, ...] = ()
+    folder: bool = False  # an extracted folder (copied as a tree, checked by its loader)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ SOURCES: dict[str, Source] = {
             (RawFile("bbc-fulltext.tar.gz",
                      ("c1d0b19571806c6447195c801e4aa5184440aec124c0f62b71be33e87e37a68b",)),),
             (RawFile("bbc-fulltext.zip", (), ("http://mlg.ucd.ie/files/datasets/bbc-fulltext.zip",)),),
+            (RawFile("bbc", folder=True),),
         ),
     ),
     "fashion_mnist": Source(
@@ -114,7 +116,29 @@ SOURCES: dict[str, Source] = {
             (RawFile("20news-bydate.tar.gz",
                      ("d31b2431d62dfa88b3ecb6e8d02ff27b52ae818ce23ab7aa119a8412b21d6014",),
                      ("http://qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz",)),),
+            (RawFile("20news-bydate-train", folder=True), RawFile("20news-bydate-test", folder=True)),
+            (RawFile("20news-bydate_py3.pkz"),),  # scikit-learn's fetch_20newsgroups cache
         ),
+        system_dirs=(str(Path.home() / "scikit_learn_data"),),
+    ),
+    "notmnist": Source(
+        "notmnist",
+        "notmnist",
+        (
+            (RawFile("notMNIST_small.tar.gz", (),
+                     ("http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz",)),),
+            (RawFile("notMNIST_small", folder=True),),
+        ),
+        note="18,724 readable PNGs expected; two canonical PNGs do not decode and are skipped",
+    ),
+    "miniimagenet": Source(
+        "miniimagenet",
+        "miniimagenet",
+        (
+            tuple(RawFile(f"mini-imagenet-cache-{s}.pkl") for s in ("train", "val", "test")),
+            (RawFile("miniImageNet", folder=True),),
+        ),
+        note="no public direct URL; provide the pickle caches or class folders via a mirror",
     ),
     "omniglot_small": Source(
         "omniglot_small",
@@ -215,7 +239,7 @@ def resolve(source: str, dest: Path, *, cache: Path | None = None, mirrors=None,
         found = {}
         for spec in files:
             hit = next(((kind, p) for kind, p in _local_candidates(src, spec, cache, mirrors, system)
-                        if p.is_file()), None)
+                        if (p.is_dir() if spec.folder else p.is_file())), None)
             if hit is None:
                 tried.extend(f"{kind} {p}" for kind, p in _local_candidates(src, spec, cache, mirrors, system))
                 break
@@ -251,6 +275,13 @@ def _install(found: dict, dest: Path) -> dict:
     dest.mkdir(parents=True, exist_ok=True)
     record = {}
     for name, (spec, kind, path) in found.items():
+        if spec.folder:
+            target = dest / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(path, target)
+            record[name] = {"sha256": None, "from": f"{kind}: {path}", "folder": True}
+            continue
         digest = verify(path, spec)
         with atomic_path(dest / name) as tmp:
             shutil.copyfile(path, tmp)
