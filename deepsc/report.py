@@ -57,8 +57,9 @@ def data_table(infos: dict[str, dict]) -> str:
              "raw counts per class | notes |", "|---|---|---|---|---|---|---|---|"]
     for name, info in infos.items():
         if info.get("status") != "ok":
-            lines.append(f"| {name} | {info.get('source', '')} | not prepared: "
-                         f"{info.get('reason', info.get('status'))} | | | | | |")
+            reason = info.get("reason", info.get("status", "")).split(" Tried:")[0]
+            lines.append(f"| {name} | {info.get('source', '')} | not prepared: {reason} (places "
+                         f"tried and the fix: data/prepared/{name}/info.json) | | | | | |")
             continue
         raw = info.get("raw_counts_per_class", {})
         raw_s = (", ".join(f"{k}: {v}" for k, v in raw.items()) if len(raw) <= 20
