@@ -31,10 +31,14 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: float,
                          gen: torch.Generator, log_every: int = 50, progress: bool = True):
-    """Algorithm 2, first loop: mini-batch reconstruction training. Returns the loss curve."""
+    """Algorithm 2, first loop: mini-batch reconstruction training. Returns the loss curve.
+
+    Progress bars show on a terminal only (tqdm's ``disable=None``), so DVC logs stay short.
+    """
     opt = torch.optim.Adam(ae.parameters(), lr=lr)
     n, curve, perm, pos = len(x), [], torch.randperm(len(x), generator=gen), 0
-    for step in tqdm(range(1, steps + 1), desc="pretrain", disable=not progress, leave=False):
+    for step in tqdm(range(1, steps + 1), desc="pretrain", disable=None if progress else True,
+                     leave=False):
         if pos + batch_size > n:
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos: pos + batch_size].to(x.device)
@@ -60,7 +64,8 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     se = SelfExpression(len(x), init=c_init, zero_diag=zero_diag).to(x.device)
     opt = torch.optim.Adam(list(ae.parameters()) + list(se.parameters()), lr=lr)
     curve = []
-    for step in tqdm(range(1, steps + 1), desc="finetune", disable=not progress, leave=False):
+    for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
+                     leave=False):
         z = ae.encode(x)
         zc = se(z)
         C = se.C

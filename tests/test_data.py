@@ -107,8 +107,8 @@ def test_resolve_order_cache_then_mirror(tmp_path, monkeypatch):
                   download=False)
     assert (tmp_path / "out" / "thing.bin").read_bytes() == payload
     assert rec["thing.bin"]["from"].startswith("mirror")
-    (tmp_path / "cache" / "thing").mkdir(parents=True)
-    (tmp_path / "cache" / "thing" / "thing.bin").write_bytes(payload)
+    # a verified file from a mirror is kept in the project cache, which is tried first next time
+    assert (tmp_path / "cache" / "thing" / "thing.bin").read_bytes() == payload
     rec = resolve("thing", tmp_path / "out2", cache=tmp_path / "cache", mirrors=[tmp_path / "mirror"],
                   download=False)
     assert rec["thing.bin"]["from"].startswith("cache")

@@ -36,12 +36,14 @@ def repo(tmp_path_factory):
     p["seeds"] = [0, 1]
     p["suite"] = {"datasets": ["digits", "bbc", "mnistsmall"], "variants": ["dscn_l1", "dscn_l2"]}
     p["data"]["download"] = False
-    p["data"]["sources"] = ["digits", "bbc", "mnist"]
+    p["data"]["sources"] = ["digits", "bbc", "mnist", "notmnist"]
     p["data"]["datasets"] = {
         "digits": {**p["data"]["datasets"]["digits"], "n_per_class": 12, "seed": 0},
         "bbc": {**p["data"]["datasets"]["bbc"], "svd_dim": 16, "max_df": 1.0, "meta": None},
         "mnistsmall": {"source": "mnist", "kind": "image", "n_clusters": 10, "split": "test",
                        "n_per_class": 5, "size": 32, "seed": 0},
+        "notmnistsmall": {"source": "notmnist", "kind": "image", "n_clusters": 10, "n_per_class": 2,
+                          "size": 32, "seed": 0},
     }
     p["ae"]["text"].update(k1=5, latent_dim=8)
     p["ae"]["image"].update(k1=5)
@@ -61,11 +63,11 @@ def repo(tmp_path_factory):
     run(["git", "commit", "-qm", "init"], repo, env)
     dvc = [sys.executable, "-m", "dvc"]
     out = run(dvc + ["repro"], repo, env)
-    return repo, env, dvc, out
+    return repo, env, dvc, out, mirror
 
 
 def test_repro_produces_metrics_and_table(repo):
-    repo, env, dvc, _ = repo
+    repo, env, dvc, *_ = repo
     m = json.loads((repo / "reports/metrics/bbc/dscn_l2.json").read_text())
     assert m["status"] == "ok" and set(m["results"]) == {"none", "dscnet"}
     assert 0 <= m["results"]["none"]["acc"] <= 1 and len(m["results"]["none"]["acc_per_seed"]) == 2
@@ -79,9 +81,11 @@ def test_repro_produces_metrics_and_table(repo):
 
 
 def test_second_repro_does_nothing_and_params_are_granular(repo):
-    repo, env, dvc, _ = repo
+    repo, env, dvc, *_ = repo
     out = run(dvc + ["repro"], repo, env)
-    assert "Running stage" not in out
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    # only the (always_changed, seconds-long) source checks run; nothing downstream changes
+    assert ran and all(r.startswith("fetch@") for r in ran), ran
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["lambda1"] = params["lambda1"] * 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -89,12 +93,13 @@ def test_second_repro_does_nothing_and_params_are_granular(repo):
     changed = {line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith("\t")}
     changed = {c for c in changed if "@" in c or c in ("evaluate", "tables")}
     assert any(c.startswith("train@") for c in changed)
-    assert not any(c.startswith(("fetch@", "prepare@", "reference@")) for c in changed), changed
+    # fetch@* are always_changed (source checks); data preparation and references are untouched
+    assert not any(c.startswith(("prepare@", "pretrain@", "reference@")) for c in changed), changed
     run(["git", "checkout", "params.yaml"], repo, env)
 
 
 def test_unknown_dataset_is_a_clear_error(repo):
-    repo, env, dvc, _ = repo
+    repo, env, dvc, *_ = repo
     res = subprocess.run([sys.executable, "stages/prepare.py", "nosuch"], cwd=repo, env=env,
                          capture_output=True, text=True)
     assert res.returncode != 0 and "unknown dataset 'nosuch'" in res.stderr
@@ -102,15 +107,42 @@ def test_unknown_dataset_is_a_clear_error(repo):
 
 
 def test_data_report_lists_counts_and_skips(repo):
-    repo, env, dvc, _ = repo
+    repo, env, dvc, *_ = repo
     report = (repo / "reports/data.md").read_text()
     assert "| bbc | bbc | ok | 2225 |" in report and "business: 510" in report
     assert "| mnistsmall | mnist | not prepared:" in report
 
 
 def test_repro_force_gives_identical_metrics(repo):
-    repo, env, dvc, _ = repo
+    repo, env, dvc, *_ = repo
     before = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
     run(dvc + ["repro", "-f", "-s", "train@digits-dscn_l2", "cluster@digits-dscn_l2", "evaluate"], repo, env)
     after = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
     assert before == after
+
+
+def test_corrupt_archive_gives_clear_error_and_no_output(repo):
+    from test_data_sources import notmnist_tar
+
+    repo, env, dvc, _, mirror = repo
+    good = notmnist_tar(mirror.parent / "good.tar.gz", per_class=3)
+    data = good.read_bytes()
+    (mirror / "notMNIST_small.tar.gz").write_bytes(data[: len(data) // 2])  # truncated
+    res = subprocess.run(dvc + ["repro", "prepare@notmnistsmall"], cwd=repo, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "notMNIST_small.tar.gz: cannot read the notMNIST archive" in res.stdout + res.stderr
+    left = list((repo / "data/prepared/notmnistsmall").glob("*.npz"))
+    assert not left and not list((repo / "data/prepared").glob(".*.tmp"))
+
+
+def test_data_that_appears_later_is_picked_up_without_force(repo):
+    from test_data_sources import notmnist_tar
+
+    repo, env, dvc, _, mirror = repo
+    notmnist_tar(mirror / "notMNIST_small.tar.gz", per_class=3)
+    (Path(env["LRSC_CACHE"]) / "notmnist" / "notMNIST_small.tar.gz").unlink(missing_ok=True)
+    run(dvc + ["repro"], repo, env)
+    info = json.loads((repo / "data/prepared/notmnistsmall/info.json").read_text())
+    assert info["status"] == "ok" and info["skipped_unreadable"] == 1 and info["n"] == 20
+    assert "| notmnistsmall | notmnist | ok | 20 |" in (repo / "reports/data.md").read_text()

@@ -245,7 +245,7 @@ def resolve(source: str, dest: Path, *, cache: Path | None = None, mirrors=None,
                 break
             found[spec.name] = (spec, *hit)
         else:  # every file of this alternative is on disk
-            return _install(found, dest)
+            return _install(found, dest, cache / src.name)
     if download:
         for files in src.alternatives:
             if not all(spec.urls for spec in files):
@@ -271,7 +271,9 @@ def resolve(source: str, dest: Path, *, cache: Path | None = None, mirrors=None,
     )
 
 
-def _install(found: dict, dest: Path) -> dict:
+def _install(found: dict, dest: Path, cache_dir: Path) -> dict:
+    """Verify and copy the files into ``dest``; files with a known sha256 found in a mirror or
+    system package are also kept in the project cache, so later runs find them without it."""
     dest.mkdir(parents=True, exist_ok=True)
     record = {}
     for name, (spec, kind, path) in found.items():
@@ -285,5 +287,8 @@ def _install(found: dict, dest: Path) -> dict:
         digest = verify(path, spec)
         with atomic_path(dest / name) as tmp:
             shutil.copyfile(path, tmp)
+        if kind != "cache" and spec.sha256:  # only bytes proven right are kept
+            with atomic_path(cache_dir / name) as tmp:
+                shutil.copyfile(path, tmp)
         record[name] = {"sha256": digest, "from": f"{kind}: {path}"}
     return record
