@@ -17,6 +17,9 @@ import numpy as np
 
 from .sources import DataCorrupt
 
+# what a truncated or corrupt archive raises while it is read
+ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error)
+
 BBC_CLASSES = ("business", "entertainment", "politics", "sport", "tech")
 BBC_COUNTS = {"business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401}
 
@@ -54,29 +57,12 @@ def load_idx_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def _bbc_members(path: Path):
-    """Yield (relative path, bytes) for every member of a BBC archive or folder."""
-    if path.is_dir():
-        for p in sorted(path.rglob("*.txt")):
-            yield p.relative_to(path).as_posix(), p.read_bytes()
-    elif path.name.endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
-            for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                if not info.is_dir():
-                    yield info.filename, zf.read(info)
-    else:
-        with tarfile.open(path, "r:*") as tf:
-            for m in sorted(tf.getmembers(), key=lambda m: m.name):
-                if m.isfile():
-                    yield m.name, tf.extractfile(m).read()
-
-
 def load_bbc(path: Path) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
     """BBC News full text: 2,225 documents in five classes, checked against the known counts."""
     path = Path(path)
     docs, labels = [], []
     try:
-        for name, data in _bbc_members(path):
+        for name, data in _archive_files(path, ".txt"):
             parts = name.split("/")
             if len(parts) < 2 or parts[-2] not in BBC_CLASSES or not parts[-1].endswith(".txt"):
                 continue
@@ -86,7 +72,7 @@ def load_bbc(path: Path) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
                 text = data.decode("latin-1")
             docs.append(text)
             labels.append(BBC_CLASSES.index(parts[-2]))
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise DataCorrupt(f"{path}: cannot read the BBC archive ({exc}); it is truncated or corrupt, "
                           f"delete it and fetch again.") from exc
     labels = np.asarray(labels, dtype=np.int64)
@@ -174,7 +160,7 @@ def load_newsgroups20(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, tu
                 docs.append(text)
                 groups.append(group)
                 splits.append(0 if split == "train" else 1)
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        except ARCHIVE_ERRORS as exc:
             raise DataCorrupt(f"{path}: cannot read the 20 Newsgroups archive ({exc}); it is "
                               f"truncated or corrupt, delete it and fetch again.") from exc
     labels = np.array([NEWS20_GROUPS.index(g) for g in groups], dtype=np.int64)
@@ -205,7 +191,8 @@ def _decode_png(data: bytes):
 
 
 def _archive_files(path: Path, suffix: str):
-    """Yield (relative path, bytes) for files ending in ``suffix`` in a folder, tar or zip."""
+    """Yield (relative path, bytes) for files ending in ``suffix`` in a folder, tar or zip,
+    sorted by path so the order (and every array built from it) is the same for each form."""
     if path.is_dir():
         for p in sorted(path.rglob(f"*{suffix}")):
             yield p.relative_to(path).as_posix(), p.read_bytes()
@@ -216,7 +203,7 @@ def _archive_files(path: Path, suffix: str):
                     yield info.filename, zf.read(info)
     else:
         with tarfile.open(path, "r:*") as tf:
-            for m in tf:
+            for m in sorted(tf.getmembers(), key=lambda m: m.name):
                 if m.isfile() and m.name.endswith(suffix):
                     yield m.name, tf.extractfile(m).read()
 
@@ -240,7 +227,7 @@ def load_notmnist(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                 continue
             images.append(img)
             labels.append(NOTMNIST_CLASSES.index(parts[-2]))
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise DataCorrupt(f"{path}: cannot read the notMNIST archive ({exc}); it is truncated or "
                           f"corrupt, fetch it again.") from exc
     labels = np.asarray(labels, dtype=np.int64)
@@ -276,7 +263,7 @@ def load_omniglot(paths) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[
                     continue
                 images.append(1.0 - img)
                 classes.append(f"{parts[-3]}/{parts[-2]}")
-        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        except ARCHIVE_ERRORS as exc:
             raise DataCorrupt(f"{path}: cannot read the Omniglot archive ({exc}); fetch it again.") from exc
     if not images:
         raise DataCorrupt(f"{[str(p) for p in paths]}: no Omniglot images found "
