@@ -123,6 +123,16 @@ def test_newsgroups20_counts(news20):
     assert len(docs) == 18846 and int((split == 0).sum()) == 11314 and len(groups) == 20
 
 
+def test_newsgroups20_empty_document_is_an_error(tmp_path):
+    path = tmp_path / "20news-bydate.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        add(tf, "20news-bydate-train/sci.med/1", b"fine text")
+        add(tf, "20news-bydate-train/sci.med/2", b"  \n")
+    with pytest.raises(DataCorrupt, match=r"20news-bydate.tar.gz: an empty document in "
+                                          r"20news-bydate-train/sci.med"):
+        loaders.load_newsgroups20(path)
+
+
 def test_newsgroups20_incomplete_copy_is_an_error(tmp_path):
     path = news20_tar(tmp_path / "20news-bydate.tar.gz", scale=0.01, drop_group="sci.med")
     with pytest.raises(DataCorrupt, match=r"20news-bydate.tar.gz: 20 Newsgroups .* counts differ.*sci.med"):
