@@ -23,3 +23,50 @@ def dscnet_loss(x, x_hat, z, zc, C, lambda1: float, lambda2: float, reg: str) ->
 def reconstruction_loss(x, x_hat) -> torch.Tensor:
     """The first term of eq. (1), used alone in Algorithm 2's pre-training (no C)."""
     return 0.5 * (x - x_hat).pow(2).sum()
+
+
+def heat_kernel_weights(T: torch.Tensor, t="auto") -> tuple[torch.Tensor, float]:
+    """LRSC eq. (5): W_ij = exp(-||T_i - T_j||^2 / t), T the teacher's features (rows = points).
+
+    ``t='auto'`` sets t to the median squared distance over the pairs i != j, so a typical
+    pair gets weight exp(-1) whatever the scale of the teacher's features. The diagonal is set
+    to 0 (eq. 4 sums over i != j). Returns (W, t); W carries no gradient.
+    """
+    T = T.detach().flatten(1)
+    sq = (T * T).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * T @ T.T).clamp_min(0.0)
+    off = ~torch.eye(len(T), dtype=torch.bool, device=T.device)
+    if t == "auto":
+        t = float(d2[off].median()) if len(T) > 1 else 1.0
+        t = t if t > 0 else 1.0
+    t = float(t)
+    if not t > 0:
+        raise ValueError(f"t must be > 0 or 'auto', got {t}")
+    return torch.exp(-d2 / t) * off, t
+
+
+def distillation_loss(z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """LRSC eq. (4): L_m = 1/2 sum_{i != j} W_ij ||Z_i - Z_j||^2, for a symmetric W.
+
+    Computed as the Laplacian trace tr(Z^T L Z) with L = D - W, D = diag(W 1):
+    1/2 sum_ij W_ij (|z_i|^2 + |z_j|^2 - 2 z_i.z_j) = sum_i D_ii |z_i|^2 - sum_ij W_ij z_i.z_j,
+    O(n^2 d) time and no n x n x d tensor. Rows of ``z`` are points.
+    """
+    deg = W.sum(1)
+    return (deg * (z * z).sum(1)).sum() - (z * (W @ z)).sum()
+
+
+def external_loss(x, x_hat, z, zc, C, W, *, lambda3: float, lambda4: float, eta: float,
+                  reg: str) -> dict:
+    """LRSC eq. (6), the loss of a meta-learning episode (eq. (3) when eta = 0), as sums:
+
+        L_e = 1/2 sum_i ||x_i - x~_i||^2 + lambda3/2 ||Z~ - Z~C~||_F^2 + lambda4 ||C~||_l
+              + eta/2 sum_{i != j} W_ij ||Z~_i - Z~_j||^2
+
+    It is eq. (1) with (lambda3, lambda4) for (lambda1, lambda2), plus eq. (4) weighted by eta.
+    """
+    terms = dscnet_loss(x, x_hat, z, zc, C, lambda3, lambda4, reg)
+    if eta:
+        terms["distill"] = distillation_loss(z, W)
+        terms["loss"] = terms["loss"] + eta * terms["distill"]
+    return terms

@@ -73,3 +73,26 @@ def data_table(infos: dict[str, dict]) -> str:
         lines.append(f"| {name} | {info['source']} | ok | {info['n']} | {tuple(info['shape'])} | "
                      f"{counts_s} | {raw_s} | {'; '.join(map(str, notes))} |")
     return "\n".join(lines)
+
+
+def external_table(teachers: dict[str, dict], metas: dict[str, dict]) -> str:
+    """Per target: the external data, the teachers' accuracy on the fold they did not see, and
+    the held-out-episode clustering of the meta-learned vs a randomly initialised autoencoder
+    (external data only: the target's labels play no part)."""
+    lines = ["| target | external data | teacher held-out ACC (M1 / M2) | validation episodes | "
+             "random init ACC / NMI | meta-learned ACC / NMI (iteration) | final ACC / NMI |",
+             "|---|---|---|---|---|---|---|"]
+    for ds, meta in metas.items():
+        teacher = teachers.get(ds, {})
+        if meta.get("status") != "ok" or teacher.get("status") != "ok":
+            reason = meta.get("reason") or teacher.get("reason", "not run")
+            lines.append(f"| {ds} | not run: {reason} | | | | | |")
+            continue
+        acc = teacher["heldout_acc"]
+        v, r, s, f = meta["validation"], meta["random_init"], meta["meta_selected"], meta["meta_final"]
+        lines.append(
+            f"| {ds} | {meta['external']} ({teacher['n_external']} points, {teacher['n_classes']} "
+            f"classes) | {acc['m1']:.3f} / {acc['m2']:.3f} | {v['episodes']} x {meta['episodes']['k']} "
+            f"classes, held-out {v['held_out']} | {r['acc']:.3f} / {r['nmi']:.3f} | "
+            f"{s['acc']:.3f} / {s['nmi']:.3f} ({s['iter']}) | {f['acc']:.3f} / {f['nmi']:.3f} |")
+    return "\n".join(lines)

@@ -82,3 +82,25 @@ def timed(stage: str):
         yield
     write_json(ROOT / "reports" / "timings" / f"{stage}.json", {"stage": stage, **sw.as_dict()})
     print(f"[{stage}] {sw.seconds:.1f} s, peak RSS {sw.peak_rss_mib:.0f} MiB", file=sys.stderr)
+
+
+def external_data(params: dict, dataset: str, info: dict):
+    """The external (meta) data of a target, with its labels: (X, y, name), or a reason string.
+
+    Text targets carry their meta corpus in their own feature space (prepare's meta.npz);
+    image targets use the first prepared dataset of ``data.external_images``.
+    """
+    if not is_ok(info):
+        return f"target {dataset} unavailable: {info.get('reason', '')}"
+    if info["kind"] == "text":
+        meta = np.load(prepared_dir(dataset) / "meta.npz")
+        if len(meta["X"]) == 0:
+            return f"{dataset} has no meta corpus: set data.datasets.{dataset}.meta"
+        return meta["X"], meta["y"], params["data"]["datasets"][dataset]["meta"]
+    tried = []
+    for name in params["data"]["external_images"]:
+        ext = dataset_info(name)
+        if is_ok(ext):
+            return load_features(name), np.load(prepared_dir(name) / "labels.npz")["y"], name
+        tried.append(f"{name}: {ext.get('reason', ext.get('status'))}")
+    return "no external image data prepared (data.external_images): " + "; ".join(tried)

@@ -2,7 +2,7 @@
 from common import ROOT, load_params
 
 from deepsc.io import atomic_path, read_json
-from deepsc.report import results_table, timings_table
+from deepsc.report import external_table, results_table, timings_table
 
 
 def main():
@@ -19,6 +19,16 @@ def main():
             order = list(p["suite"]["variants"]) + ["kmeans", "spectral_knn"]
             metrics = {k: metrics[k] for k in order if k in metrics}
             parts += [f"## {ds}", "", results_table(ds, metrics), ""]
+        ext = p["suite"].get("external", [])
+        if ext:
+            metas = {ds: read_json(ROOT / "reports" / "meta" / f"{ds}.json") for ds in ext}
+            teachers = {ds: read_json(ROOT / "reports" / "teacher" / f"{ds}.json") for ds in ext}
+            parts += ["## External knowledge (teachers and meta-learners, issue 4)", "",
+                      "Validation on held-out episodes of the *external* data: each episode is "
+                      "adapted to (Algorithm 1's inner loop), encoded, self-expressed (ISTA on "
+                      "eq. 6's C-terms) and clustered; ACC/NMI against the external labels. The "
+                      "meta-learned initialisation is the one with the best held-out ACC; 'final' "
+                      "is the last iteration's.", "", external_table(teachers, metas), ""]
         timings = [read_json(t) for t in sorted((ROOT / "reports" / "timings").glob("*.json"))]
         parts += ["## Run time of the last `dvc repro` of each stage (this machine)", "",
                   timings_table(timings), ""]

@@ -34,9 +34,10 @@ def repo(tmp_path_factory):
     (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["seeds"] = [0, 1]
-    p["suite"] = {"datasets": ["digits", "bbc", "mnistsmall"], "variants": ["dscn_l1", "dscn_l2"]}
+    p["suite"] = {"datasets": ["digits", "bbc", "mnistsmall"], "variants": ["dscn_l1", "dscn_l2"],
+                  "external": ["digits", "bbc"]}
     p["data"]["download"] = False
-    p["data"]["sources"] = ["digits", "bbc", "mnist", "notmnist"]
+    p["data"]["sources"] = ["digits", "bbc", "mnist", "notmnist", "omniglot_small", "miniimagenet"]
     p["data"]["datasets"] = {
         "digits": {**p["data"]["datasets"]["digits"], "n_per_class": 12, "seed": 0},
         "bbc": {**p["data"]["datasets"]["bbc"], "svd_dim": 16, "max_df": 1.0, "meta": None},
@@ -44,7 +45,18 @@ def repo(tmp_path_factory):
                        "n_per_class": 5, "size": 32, "seed": 0},
         "notmnistsmall": {"source": "notmnist", "kind": "image", "n_clusters": 10, "n_per_class": 2,
                           "size": 32, "seed": 0},
+        # external images: miniImageNet and Omniglot are unavailable here, so the next one
+        # serves; a stand-in built from the bundled digits (the real one is MNIST)
+        "miniimagenet": p["data"]["datasets"]["miniimagenet"],
+        "omniglot": p["data"]["datasets"]["omniglot"],
+        "mnist_ext": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 20,
+                      "size": 32, "seed": 1},
     }
+    p["data"]["external_images"] = ["miniimagenet", "mnist_ext", "omniglot"]
+    p["teacher"]["image"].update(arch={"width": 2}, epochs=1, batch_size=32)
+    p["teacher"]["text"].update(arch={"hidden": [8, 8, 8], "dropout": 0.0}, epochs=1)
+    p["meta"].update(n_per_class=4, n_train=2, tasks_per_batch=1, inner_steps=1, c_steps=2,
+                     meta_iters={"text": 2, "image": 2}, val_episodes=2, val_every=1, val_c_steps=5)
     p["ae"]["text"].update(k1=5, latent_dim=8)
     p["ae"]["image"].update(k1=5)
     p["finetune"]["k2"] = {"text": 5, "image": 5}
@@ -80,6 +92,32 @@ def test_repro_produces_metrics_and_table(repo):
     run(dvc + ["plots", "show", "--json"], repo, env)
 
 
+def test_teacher_and_meta_stages(repo):
+    repo, env, dvc, *_ = repo
+    teacher = json.loads((repo / "reports/teacher/digits.json").read_text())
+    assert teacher["status"] == "ok" and teacher["external"] == "mnist_ext"
+    assert set(teacher["heldout_acc"]) == {"m1", "m2"}
+    meta = json.loads((repo / "reports/meta/digits.json").read_text())
+    assert meta["status"] == "ok" and meta["validation"]["held_out"] == "samples"
+    assert {"acc", "nmi", "ari"} <= set(meta["random_init"]) and "acc" in meta["meta_selected"]
+    curve = (repo / "reports/meta_curves/digits/plots/metrics/val_acc.tsv").read_text().splitlines()
+    assert curve[0].split("\t")[:2] == ["step", "val_acc"] and len(curve) == 1 + 3  # iters 0, 1, 2
+    # bbc's fixture has no meta corpus: both stages say so instead of failing
+    for stage in ("teacher", "meta"):
+        rep = json.loads((repo / f"reports/{stage}/bbc.json").read_text())
+        assert rep["status"] == "unavailable" and "meta corpus" in rep["reason"]
+    import numpy as np
+    import torch
+    from deepsc.nets import build_autoencoder
+    ckpt = torch.load(repo / "models/meta/digits.pt", weights_only=True)
+    ae = build_autoencoder(ckpt["kind"], tuple(ckpt["input_shape"]), ckpt["arch"])
+    keys = ae.load_state_dict(ckpt["state_dict"], strict=True)
+    assert not keys.missing_keys and not keys.unexpected_keys
+    feats = np.load(repo / "data/teacher/digits.npz")
+    assert feats["target"].shape[0] == 120 and feats["meta"].shape[0] == 200
+    assert set(np.unique(feats["fold"])) == {0, 1}
+
+
 def test_second_repro_does_nothing_and_params_are_granular(repo):
     repo, env, dvc, *_ = repo
     out = run(dvc + ["repro"], repo, env)
@@ -94,7 +132,13 @@ def test_second_repro_does_nothing_and_params_are_granular(repo):
     changed = {c for c in changed if "@" in c or c in ("evaluate", "tables")}
     assert any(c.startswith("train@") for c in changed)
     # fetch@* are always_changed (source checks); data preparation and references are untouched
-    assert not any(c.startswith(("prepare@", "pretrain@", "reference@")) for c in changed), changed
+    assert not any(c.startswith(("prepare@", "pretrain@", "reference@", "teacher@", "meta@"))
+                   for c in changed), changed
+    params["eta"] = 0.5  # the meta-learning distillation weight: meta@ only
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(dvc + ["status"], repo, env)
+    changed = {line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith("\t")}
+    assert {"meta@digits", "meta@bbc"} <= changed and not any(c.startswith("teacher@") for c in changed)
     run(["git", "checkout", "params.yaml"], repo, env)
 
 

@@ -1,0 +1,82 @@
+"""Stage meta@<dataset>: Algorithm 1 of LRSC (task level) on the target's external data.
+
+MAML over clustering episodes of the external data with eq. (6) (lambda3, lambda4, eta, t),
+W from the out-of-fold teacher features (teacher@<dataset>). The initialisation with the best
+ACC on held-out episodes of the *external* data is kept (early stopping without target
+labels). Writes
+- models/meta/<dataset>.pt: the meta-learner, a state_dict of the target autoencoder;
+- reports/meta/<dataset>.json: held-out-episode ACC/NMI/ARI of the meta-learned and of the
+  randomly initialised autoencoder on the same episodes, and the selected iteration;
+- reports/meta_curves/<dataset>/: the validation curve (dvclive), a `dvc plots` source.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+from dvclive import Live
+
+from common import ROOT, dataset_info, external_data, load_params, stage_args, timed
+
+from deepsc.io import atomic_path, read_json, write_json
+from deepsc.meta import MetaConfig, meta_train
+
+
+def main():
+    ds = stage_args(__doc__, "dataset").dataset
+    p = load_params()
+    info = dataset_info(ds)
+    report = ROOT / "reports" / "meta" / f"{ds}.json"
+    with timed(f"meta@{ds}"):
+        ext = external_data(p, ds, info)
+        teacher = read_json(ROOT / "models" / "teacher" / ds / "status.json")
+        live = Live(dir=str(ROOT / "reports" / "meta_curves" / ds), save_dvc_exp=False,
+                    dvcyaml=None, report=None)
+        if isinstance(ext, str) or teacher["status"] != "ok":
+            reason = ext if isinstance(ext, str) else teacher["reason"]
+            with atomic_path(ROOT / "models" / "meta" / f"{ds}.pt") as tmp:
+                torch.save({"status": "unavailable", "reason": reason}, tmp)
+            live.end()
+            curves = Path(live.plots_dir) / "metrics"
+            curves.mkdir(parents=True, exist_ok=True)
+            (curves / "val_acc.tsv").write_text("step\tval_acc\n")  # an empty curve
+            write_json(report, {"status": "unavailable", "reason": reason})
+            return
+        X, y, name = ext
+        T = np.load(ROOT / "data" / "teacher" / f"{ds}.npz")["meta"]
+        m, ft, kind = p["meta"], p["finetune"], info["kind"]
+        cfg = MetaConfig(
+            k=info["n_clusters"] if m["k"] == "auto" else int(m["k"]),
+            n_per_class=m["n_per_class"], n_train=m["n_train"], tasks_per_batch=m["tasks_per_batch"],
+            inner_steps=m["inner_steps"], inner_lr=m["inner_lr"][kind], c_steps=m["c_steps"],
+            meta_lr=m["meta_lr"], meta_iters=m["meta_iters"][kind], first_order=m["first_order"][kind],
+            val_frac=m["val_frac"], val_episodes=m["val_episodes"], val_every=m["val_every"],
+            val_c_steps=m["val_c_steps"], lambda3=p["lambda3"], lambda4=p["lambda4"],
+            eta=p["eta"], t=p["t"], reg=m["reg"], c_init=ft["c_init"], zero_diag=ft["zero_diag"])
+
+        def log(step, row):
+            live.step = step
+            for key, value in row.items():
+                if key != "iter" and value is not None:
+                    live.log_metric(key, value)
+            live.next_step()
+
+        arch = p["ae"][kind]
+        res = meta_train(X, y, T, kind, arch, cfg, seed=m["seed"], device=ft["device"], log=log)
+        live.end()
+        with atomic_path(ROOT / "models" / "meta" / f"{ds}.pt") as tmp:
+            torch.save({"status": "ok", "state_dict": res["state_dict"], "kind": kind,
+                        "arch": arch, "input_shape": list(X.shape[1:]),
+                        "selected_iter": res["best_iter"]}, tmp)
+        write_json(report, {
+            "status": "ok", "external": name, "episodes": {"k": cfg.k, "n_per_class": cfg.n_per_class,
+                                                           "n_train": cfg.n_train},
+            "validation": {"held_out": res["holdout"], "episodes": cfg.val_episodes,
+                           "n_meta_train": res["n_meta_train"], "n_val": res["n_val"]},
+            "random_init": res["random_init"],
+            "meta_selected": {k.removeprefix("val_"): v for k, v in res["selected"].items()},
+            "meta_final": {k.removeprefix("val_"): v for k, v in res["final"].items()},
+            "first_order": cfg.first_order})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Stage teacher@<dataset>: the deeper network Phi_T of LRSC (model level, eq. 5, Remark).
+
+Trains two teachers on the target's external data with its labels (the Remark's two-fold
+scheme: one on M1, one on M2) and writes
+- models/teacher/<dataset>/{m1,m2}.pt: the teachers' weights;
+- data/teacher/<dataset>.npz: `meta` = each external sample's feature from the teacher that
+  did not see it, `fold`, and `target` = features of the target data (teacher.target);
+- reports/teacher/<dataset>.json: each teacher's accuracy on the other fold (a sanity
+  number about the external data, not a target metric).
+Never reads the target's labels.
+"""
+import numpy as np
+import torch
+
+from common import (ROOT, dataset_info, external_data, load_features, load_params, stage_args,
+                    timed)
+
+from deepsc.io import atomic_dir, atomic_path, write_json, write_npz
+from deepsc.teacher import build_teacher, target_features, two_fold_teachers
+
+
+def main():
+    ds = stage_args(__doc__, "dataset").dataset
+    p = load_params()
+    info = dataset_info(ds)
+    cfg = p["teacher"]
+    feats, report = ROOT / "data" / "teacher" / f"{ds}.npz", ROOT / "reports" / "teacher" / f"{ds}.json"
+    with timed(f"teacher@{ds}"), atomic_dir(ROOT / "models" / "teacher" / ds) as out:
+        ext = external_data(p, ds, info)
+        if isinstance(ext, str):
+            write_json(out / "status.json", {"status": "unavailable", "reason": ext})
+            write_npz(feats, meta=np.zeros((0, 0), np.float32), fold=np.zeros(0, np.int64),
+                      target=np.zeros((0, 0), np.float32))
+            write_json(report, {"status": "unavailable", "reason": ext})
+            return
+        X, y, name = ext
+        kind = info["kind"]
+        hp = cfg[kind]
+        res = two_fold_teachers(X, y, kind, hp["arch"], epochs=hp["epochs"],
+                                batch_size=hp["batch_size"], lr=hp["lr"],
+                                weight_decay=hp["weight_decay"], seed=cfg["seed"],
+                                device=p["finetune"]["device"])
+        for fold, model in res["models"].items():
+            with atomic_path(out / f"{fold}.pt") as tmp:
+                torch.save({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
+                            "input_shape": list(X.shape[1:]), "n_classes": int(len(model.classes))},
+                           tmp)
+        T = target_features(res["models"], load_features(ds), cfg["target"],
+                            device=p["finetune"]["device"])
+        write_npz(feats, meta=res["meta_features"], fold=res["fold"], target=T)
+        write_json(out / "status.json", {"status": "ok", "external": name})
+        write_json(report, {"status": "ok", "external": name, "kind": kind, "n_external": len(X),
+                            "n_classes": int(len(np.unique(y))), "feature_dim": int(T.shape[1]),
+                            "heldout_acc": res["heldout_acc"], "epochs": hp["epochs"],
+                            "target_features_from": cfg["target"]})
+
+
+if __name__ == "__main__":
+    main()
