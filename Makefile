@@ -22,5 +22,8 @@ repro: venv
 test: venv
 	$(VENV)/bin/python -m pytest -q
 
+bench: venv
+	$(VENV)/bin/python benchmarks/k2_step.py
+
 clean-venv:
 	rm -rf $(VENV)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .selfexpr import regulariser
 
@@ -69,4 +70,44 @@ def external_loss(x, x_hat, z, zc, C, W, *, lambda3: float, lambda4: float, eta:
     if eta:
         terms["distill"] = distillation_loss(z, W)
         terms["loss"] = terms["loss"] + eta * terms["distill"]
+    return terms
+
+
+def infonce_loss(z: torch.Tensor, g: torch.Tensor, sigma: float, reduction: str = "sum"):
+    """LRSC eq. (8), the self-supervised task: Z_i and G_i = (ZC)_i are a positive pair, Z_i
+    and every G_j (j != i) a negative one, after L2-normalisation of both:
+
+        L_c(i) = -log( exp(Zn_i . Gn_i / sigma) / sum_{j=1..n} exp(Zn_i . Gn_j / sigma) )
+
+    i.e. the n-way softmax cross-entropy of classifying Z_i as G_i. ``reduction='sum'`` sums
+    over the n points, the scale of the other terms of eq. (9) (sums over points);
+    ``'mean'`` gives ``F.cross_entropy(Zn @ Gn.T / sigma, arange(n))``. Rows are points.
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma (the temperature of eq. 8) must be > 0, got {sigma}")
+    zn, gn = F.normalize(z.flatten(1), dim=1), F.normalize(g.flatten(1), dim=1)
+    logits = zn @ gn.T / sigma
+    return F.cross_entropy(logits, torch.arange(len(z), device=z.device), reduction=reduction)
+
+
+def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu: float = 0.0,
+              gamma: float = 0.0, sigma: float = 1.0, reg: str = "l2") -> dict:
+    """LRSC eq. (9), the loss on the target data (eq. (7) when gamma = 0), as sums:
+
+        L_f = 1/2 ||X - X~||^2 + lambda1/2 ||Z - ZC||_F^2 + lambda2 ||C||_l
+              + mu/2 sum_{i != j} W_ij ||Z_i - Z_j||^2 + gamma sum_i L_c(i)
+
+    with L_c eq. (8) at temperature sigma and W eq. (5) on the teacher's features of the
+    target. The paper writes ||C||_F^2 in eq. (9) (LRSC-L2); LRSC-L1 uses the l1 norm
+    (``reg``). A term with weight 0 is not computed, so mu = gamma = 0 is eq. (1) exactly.
+    """
+    terms = dscnet_loss(x, x_hat, z, zc, C, lambda1, lambda2, reg)
+    if mu:
+        if W is None:
+            raise ValueError("mu > 0 needs W (eq. 5), the teacher's affinity of the target data")
+        terms["distill"] = distillation_loss(z, W)
+        terms["loss"] = terms["loss"] + mu * terms["distill"]
+    if gamma:
+        terms["selfsup"] = infonce_loss(z, zc, sigma)
+        terms["loss"] = terms["loss"] + gamma * terms["selfsup"]
     return terms

@@ -99,8 +99,78 @@ def external_data(params: dict, dataset: str, info: dict):
         return meta["X"], meta["y"], params["data"]["datasets"][dataset]["meta"]
     tried = []
     for name in params["data"]["external_images"]:
+        if name == dataset:  # a target must never learn from its own labels
+            raise SystemExit(f"{dataset} is both the target and in data.external_images: "
+                             f"remove it from data.external_images in params.yaml")
         ext = dataset_info(name)
         if is_ok(ext):
             return load_features(name), np.load(prepared_dir(name) / "labels.npz")["y"], name
         tried.append(f"{name}: {ext.get('reason', ext.get('status'))}")
     return "no external image data prepared (data.external_images): " + "; ".join(tried)
+
+
+INITS = {"random": (False, False), "task": (True, False), "model": (False, True),
+         "task_model": (True, True)}
+
+
+def init_levels(init: str) -> tuple[bool, bool]:
+    """(task level, model level) of an initialisation name of suite.inits."""
+    if init not in INITS:
+        raise SystemExit(f"unknown init {init!r} in suite.inits: use one of {', '.join(INITS)}")
+    return INITS[init]
+
+
+def by_kind(params: dict, key: str, kind: str | None) -> float:
+    """A top-level weight: one number for every dataset, or a mapping by data kind
+    ({text: .., image: ..}), since the summed terms of eq. (9) scale differently per kind."""
+    value = params[key]
+    if isinstance(value, dict):
+        if kind not in value:
+            raise SystemExit(f"{key} in params.yaml has no value for data kind {kind!r} "
+                             f"(give a number, or a mapping with keys text and image)")
+        value = value[kind]
+    return float(value)
+
+
+def variant_settings(params: dict, variant: str, kind: str | None = None) -> dict:
+    """What a variant of params.yaml switches on, as the init it trains from and the effective
+    weights of eq. (9) for data of ``kind``: a term's weight is the top-level symbol times the
+    variant's switch."""
+    if variant not in params["variants"]:
+        raise SystemExit(f"unknown variant {variant!r}: add it under variants in params.yaml "
+                         f"(known: {', '.join(params['variants'])})")
+    v = params["variants"][variant]
+    for key in ("reg", "task", "model", "self"):
+        if key not in v:
+            raise SystemExit(f"variants.{variant}.{key} is missing in params.yaml")
+    w = {key: by_kind(params, key, kind)
+         for key in ("lambda1", "lambda2", "mu", "gamma", "sigma", "lambda3", "lambda4", "eta")}
+    for key, value in w.items():
+        if value < 0:
+            raise SystemExit(f"{key} must be >= 0 in params.yaml, got {params[key]}")
+    if not w["sigma"] > 0:
+        raise SystemExit(f"sigma (eq. 8's temperature) must be > 0 in params.yaml, got {params['sigma']}")
+    init = next(k for k, lv in INITS.items() if lv == (bool(v["task"]), bool(v["model"])))
+    return {"reg": v["reg"], "init": init, "mu": w["mu"] if v["model"] else 0.0,
+            "gamma": w["gamma"] if v["self"] else 0.0, "sigma": w["sigma"]}
+
+
+def teacher_target(dataset: str):
+    """The teacher's features of the target (teacher@<dataset>), or the reason they are missing."""
+    status = read_json(ROOT / "models" / "teacher" / dataset / "status.json")
+    if not is_ok(status):
+        return f"teacher@{dataset}: {status.get('reason', status['status'])}"
+    return np.load(ROOT / "data" / "teacher" / f"{dataset}.npz")["target"]
+
+
+def suite_methods(params: dict) -> dict[str, list[str]]:
+    """Per dataset of the suite, the methods `dvc repro` clusters: DSCN variants and the
+    reference rows for suite.datasets, LRSC variants for suite.external."""
+    s = params["suite"]
+    out = {}
+    for ds in list(s["datasets"]) + [d for d in s.get("external", []) if d not in s["datasets"]]:
+        methods = list(s["variants"]) if ds in s["datasets"] else []
+        methods += list(s.get("lrsc", [])) if ds in s.get("external", []) else []
+        methods += ["kmeans", "spectral_knn"] if ds in s["datasets"] else []
+        out[ds] = methods
+    return out

@@ -1,13 +1,16 @@
-"""Stage meta@<dataset>: Algorithm 1 of LRSC (task level) on the target's external data.
+"""Stage meta@<dataset>-<init>: Algorithm 1 of LRSC (task level) on the target's external data.
 
 MAML over clustering episodes of the external data with eq. (6) (lambda3, lambda4, eta, t),
-W from the out-of-fold teacher features (teacher@<dataset>). The initialisation with the best
-ACC on held-out episodes of the *external* data is kept (early stopping without target
-labels). Writes
-- models/meta/<dataset>.pt: the meta-learner, a state_dict of the target autoencoder;
-- reports/meta/<dataset>.json: held-out-episode ACC/NMI/ARI of the meta-learned and of the
-  randomly initialised autoencoder on the same episodes, and the selected iteration;
-- reports/meta_curves/<dataset>/: the validation curve (dvclive), a `dvc plots` source.
+W from the out-of-fold teacher features (teacher@<dataset>). ``init`` names the target
+initialisation this meta-learner serves (suite.inits): `task_model` uses eq. (6) with eta,
+`task` eq. (6) with eta = 0 (Table 3's "+task level" row: eta = mu = gamma = 0); `random` and
+`model` need no meta-learner (a marker file is written). The initialisation with the best ACC
+on held-out episodes of the *external* data is kept (early stopping without target labels).
+Writes
+- models/meta/<dataset>-<init>.pt: the meta-learner, a state_dict of the target autoencoder;
+- reports/meta/<dataset>-<init>.json: held-out-episode ACC/NMI/ARI of the meta-learned and of
+  the randomly initialised autoencoder on the same episodes, and the selected iteration;
+- reports/meta_curves/<dataset>-<init>/: the validation curve (dvclive), a `dvc plots` source.
 """
 from pathlib import Path
 
@@ -15,25 +18,30 @@ import numpy as np
 import torch
 from dvclive import Live
 
-from common import ROOT, dataset_info, external_data, load_params, stage_args, timed
+from common import (ROOT, by_kind, dataset_info, external_data, init_levels, load_params, stage_args,
+                    timed)
 
 from deepsc.io import atomic_path, read_json, write_json
 from deepsc.meta import MetaConfig, meta_train
 
 
 def main():
-    ds = stage_args(__doc__, "dataset").dataset
+    args = stage_args(__doc__, "dataset", "init")
+    ds, cell = args.dataset, f"{args.dataset}-{args.init}"
+    task, model = init_levels(args.init)
     p = load_params()
     info = dataset_info(ds)
-    report = ROOT / "reports" / "meta" / f"{ds}.json"
-    with timed(f"meta@{ds}"):
+    report = ROOT / "reports" / "meta" / f"{cell}.json"
+    with timed(f"meta@{cell}"):
         ext = external_data(p, ds, info)
         teacher = read_json(ROOT / "models" / "teacher" / ds / "status.json")
-        live = Live(dir=str(ROOT / "reports" / "meta_curves" / ds), save_dvc_exp=False,
+        live = Live(dir=str(ROOT / "reports" / "meta_curves" / cell), save_dvc_exp=False,
                     dvcyaml=None, report=None)
-        if isinstance(ext, str) or teacher["status"] != "ok":
+        if not task:
+            ext = f"init {args.init!r} has no task level: no meta-learner (not used)"
+        if isinstance(ext, str) or (model and teacher["status"] != "ok"):
             reason = ext if isinstance(ext, str) else teacher["reason"]
-            with atomic_path(ROOT / "models" / "meta" / f"{ds}.pt") as tmp:
+            with atomic_path(ROOT / "models" / "meta" / f"{cell}.pt") as tmp:
                 torch.save({"status": "unavailable", "reason": reason}, tmp)
             live.end()
             curves = Path(live.plots_dir) / "metrics"
@@ -42,7 +50,9 @@ def main():
             write_json(report, {"status": "unavailable", "reason": reason})
             return
         X, y, name = ext
-        T = np.load(ROOT / "data" / "teacher" / f"{ds}.npz")["meta"]
+        # eta = 0 (init `task`) needs no teacher: W is then unused
+        T = np.load(ROOT / "data" / "teacher" / f"{ds}.npz")["meta"] if model else \
+            np.zeros((len(X), 1), np.float32)
         m, ft, kind = p["meta"], p["finetune"], info["kind"]
         cfg = MetaConfig(
             k=info["n_clusters"] if m["k"] == "auto" else int(m["k"]),
@@ -50,8 +60,9 @@ def main():
             inner_steps=m["inner_steps"], inner_lr=m["inner_lr"][kind], c_steps=m["c_steps"],
             meta_lr=m["meta_lr"], meta_iters=m["meta_iters"][kind], first_order=m["first_order"][kind],
             val_frac=m["val_frac"], val_episodes=m["val_episodes"], val_every=m["val_every"],
-            val_c_steps=m["val_c_steps"], lambda3=p["lambda3"], lambda4=p["lambda4"],
-            eta=p["eta"], t=p["t"], reg=m["reg"], c_init=ft["c_init"], zero_diag=ft["zero_diag"])
+            val_c_steps=m["val_c_steps"], lambda3=by_kind(p, "lambda3", kind),
+            lambda4=by_kind(p, "lambda4", kind), eta=by_kind(p, "eta", kind) if model else 0.0,
+            t=p["t"], reg=m["reg"], c_init=ft["c_init"], zero_diag=ft["zero_diag"])
 
         def log(step, row):
             live.step = step
@@ -63,12 +74,12 @@ def main():
         arch = p["ae"][kind]
         res = meta_train(X, y, T, kind, arch, cfg, seed=m["seed"], device=ft["device"], log=log)
         live.end()
-        with atomic_path(ROOT / "models" / "meta" / f"{ds}.pt") as tmp:
+        with atomic_path(ROOT / "models" / "meta" / f"{cell}.pt") as tmp:
             torch.save({"status": "ok", "state_dict": res["state_dict"], "kind": kind,
                         "arch": arch, "input_shape": list(X.shape[1:]),
                         "selected_iter": res["best_iter"]}, tmp)
         write_json(report, {
-            "status": "ok", "external": name, "episodes": {"k": cfg.k, "n_per_class": cfg.n_per_class,
+            "status": "ok", "external": name, "init": args.init, "eta": cfg.eta, "episodes": {"k": cfg.k, "n_per_class": cfg.n_per_class,
                                                            "n_train": cfg.n_train},
             "validation": {"held_out": res["holdout"], "episodes": cfg.val_episodes,
                            "n_meta_train": res["n_meta_train"], "n_val": res["n_val"]},

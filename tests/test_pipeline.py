@@ -35,7 +35,10 @@ def repo(tmp_path_factory):
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["seeds"] = [0, 1]
     p["suite"] = {"datasets": ["digits", "bbc", "mnistsmall"], "variants": ["dscn_l1", "dscn_l2"],
-                  "external": ["digits", "bbc"]}
+                  "external": ["digits", "bbc"],  # the full LRSC variant matrix
+                  "lrsc": ["lrsc_l1", "lrsc_l2", "lrsc_l2_task", "lrsc_l2_task_model"],
+                  "inits": ["task", "task_model"]}
+    p["figures"].update(dataset="digits", perplexity=5)
     p["data"]["download"] = False
     p["data"]["sources"] = ["digits", "bbc", "mnist", "notmnist", "omniglot_small", "miniimagenet"]
     p["data"]["datasets"] = {
@@ -97,19 +100,20 @@ def test_teacher_and_meta_stages(repo):
     teacher = json.loads((repo / "reports/teacher/digits.json").read_text())
     assert teacher["status"] == "ok" and teacher["external"] == "mnist_ext"
     assert set(teacher["heldout_acc"]) == {"m1", "m2"}
-    meta = json.loads((repo / "reports/meta/digits.json").read_text())
+    meta = json.loads((repo / "reports/meta/digits-task_model.json").read_text())
     assert meta["status"] == "ok" and meta["validation"]["held_out"] == "samples"
     assert {"acc", "nmi", "ari"} <= set(meta["random_init"]) and "acc" in meta["meta_selected"]
-    curve = (repo / "reports/meta_curves/digits/plots/metrics/val_acc.tsv").read_text().splitlines()
+    assert meta["eta"] > 0 and json.loads((repo / "reports/meta/digits-task.json").read_text())["eta"] == 0
+    curve = (repo / "reports/meta_curves/digits-task_model/plots/metrics/val_acc.tsv").read_text().splitlines()
     assert curve[0].split("\t")[:2] == ["step", "val_acc"] and len(curve) == 1 + 3  # iters 0, 1, 2
     # bbc's fixture has no meta corpus: both stages say so instead of failing
-    for stage in ("teacher", "meta"):
-        rep = json.loads((repo / f"reports/{stage}/bbc.json").read_text())
+    for report in ("teacher/bbc", "meta/bbc-task", "meta/bbc-task_model"):
+        rep = json.loads((repo / f"reports/{report}.json").read_text())
         assert rep["status"] == "unavailable" and "meta corpus" in rep["reason"]
     import numpy as np
     import torch
     from deepsc.nets import build_autoencoder
-    ckpt = torch.load(repo / "models/meta/digits.pt", weights_only=True)
+    ckpt = torch.load(repo / "models/meta/digits-task_model.pt", weights_only=True)
     ae = build_autoencoder(ckpt["kind"], tuple(ckpt["input_shape"]), ckpt["arch"])
     keys = ae.load_state_dict(ckpt["state_dict"], strict=True)
     assert not keys.missing_keys and not keys.unexpected_keys
@@ -138,8 +142,58 @@ def test_second_repro_does_nothing_and_params_are_granular(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = run(dvc + ["status"], repo, env)
     changed = {line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith("\t")}
-    assert {"meta@digits", "meta@bbc"} <= changed and not any(c.startswith("teacher@") for c in changed)
+    assert {"meta@digits-task_model", "meta@bbc-task_model"} <= changed
+    assert not any(c.startswith("teacher@") for c in changed)
     run(["git", "checkout", "params.yaml"], repo, env)
+    # the target-side weights of eq. (9): LRSC cells only, never the DSC-Net rows
+    for key, first in (("gamma", "lrsc@"), ("sigma", "lrsc@"), ("mu", "pretrain_ext@")):
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params[key] = 0.37  # a number for every data kind (mu may be a mapping by kind)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        status = run(dvc + ["status"], repo, env)
+        changed = {line.strip().rstrip(":") for line in status.splitlines()
+                   if line and not line.startswith("\t")}
+        assert any(c.startswith(first) for c in changed), (key, changed)
+        assert not any(c.startswith(("train@", "pretrain@", "meta@", "teacher@", "cluster@"))
+                       for c in changed), (key, changed)
+        run(["git", "checkout", "params.yaml"], repo, env)
+
+
+def test_lrsc_variant_matrix_tables_and_figures(repo):
+    repo, env, dvc, *_ = repo
+    for v in ("lrsc_l1", "lrsc_l2", "lrsc_l2_task", "lrsc_l2_task_model"):
+        m = json.loads((repo / f"reports/metrics/digits/{v}.json").read_text())
+        assert m["status"] == "ok" and len(m["results"]["none"]["acc_per_seed"]) == 2
+        # no external knowledge for bbc's fixture: the cell says why
+        m = json.loads((repo / f"reports/metrics/bbc/{v}.json").read_text())
+        assert m["status"].startswith("unavailable") and "meta corpus" in m["status"]
+    status = json.loads((repo / "models/dsc/digits-lrsc_l2_task/status.json").read_text())
+    assert status["init"] == "task" and status["mu"] == 0 and status["gamma"] == 0
+    status = json.loads((repo / "models/dsc/digits-lrsc_l2/status.json").read_text())
+    assert status["init"] == "task_model" and status["mu"] > 0 and status["gamma"] > 0
+    results = (repo / "reports/results.md").read_text()
+    for title in ("## Table 1", "## Table 2", "## Table 3"):
+        assert title in results
+    # every table is well-formed: each row has the header's number of cells
+    tables, current = [], []
+    for line in results.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    assert len(tables) >= 6
+    for t in tables:
+        assert len({row.count("|") for row in t}) == 1, t[0]
+        assert set(t[1].replace("|", "")) <= {"-"}
+    table3 = results.split("## Table 3")[1].split("##")[0]
+    assert "| bbc | ✓ |  |  | not run: unavailable" in table3 and "(0.879)" in table3
+    assert "| digits | ✓ | ✓ | ✓ | 0." in table3
+    assert "| notmnist10k | LRSC-L2 | not run: not in the suite (0.608)" in results
+    for fig in ("tsne", "affinity"):
+        assert (repo / f"reports/figures/{fig}.png").read_bytes()[:4] == b"\x89PNG"
+    plots = run(dvc + ["plots", "show", "--json"], repo, env)
+    assert "reports/figures/tsne.png" in plots
 
 
 def test_unknown_dataset_is_a_clear_error(repo):

@@ -1,0 +1,172 @@
+"""Eq. (8), eq. (9) and Algorithm 2 against small cases worked out independently."""
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepsc.finetune import pretrain_autoencoder, train_dscnet, train_lrsc
+from deepsc.losses import (distillation_loss, dscnet_loss, heat_kernel_weights, infonce_loss,
+                           lrsc_loss, reconstruction_loss)
+from deepsc.nets import build_autoencoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "stages"))
+
+
+def _direct_infonce(z, g, sigma):
+    """Eq. (8) summed over i, one point at a time with explicit normalisation and sums."""
+    z, g = np.asarray(z, float), np.asarray(g, float)
+    zn = [zi / math.sqrt(sum(v * v for v in zi)) for zi in z]
+    gn = [gi / math.sqrt(sum(v * v for v in gi)) for gi in g]
+    total = 0.0
+    for i in range(len(z)):
+        num = math.exp(float(np.dot(zn[i], gn[i])) / sigma)
+        den = sum(math.exp(float(np.dot(zn[i], gn[j])) / sigma) for j in range(len(z)))
+        total += -math.log(num / den)
+    return total
+
+
+def test_infonce_matches_direct_sum_and_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    zc = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    for sigma in (0.1, 0.5, 2.0):
+        got = infonce_loss(z, zc, sigma)
+        assert float(got) == pytest.approx(_direct_infonce(z, zc, sigma), rel=1e-10)
+        zn, gn = F.normalize(z, dim=1), F.normalize(zc, dim=1)
+        ce = F.cross_entropy(zn @ gn.T / sigma, torch.arange(6))
+        assert float(infonce_loss(z, zc, sigma, reduction="mean")) == pytest.approx(float(ce), rel=1e-12)
+        assert float(got) == pytest.approx(6 * float(ce), rel=1e-12)
+
+
+def test_infonce_is_invariant_to_rescaling_each_point():
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    zc = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    scale_z = torch.rand(8, 1, generator=g, dtype=torch.float64) * 10 + 0.1
+    scale_g = torch.rand(8, 1, generator=g, dtype=torch.float64) * 10 + 0.1
+    a = infonce_loss(z, zc, 0.3)
+    assert float(infonce_loss(z * scale_z, zc * scale_g, 0.3)) == pytest.approx(float(a), rel=1e-12)
+    assert float(infonce_loss(3.0 * z, 0.01 * zc, 0.3)) == pytest.approx(float(a), rel=1e-12)
+    # permuting the points permutes pairs and negatives alike: the sum does not change
+    perm = torch.randperm(8, generator=g)
+    assert float(infonce_loss(z[perm], zc[perm], 0.3)) == pytest.approx(float(a), rel=1e-12)
+    # a perfect match with far-apart points is nearly free; a shuffled one is not
+    eye = torch.eye(8, dtype=torch.float64)
+    assert float(infonce_loss(eye, eye, 0.05)) < 1e-6 < float(infonce_loss(eye, eye[perm], 0.05))
+    with pytest.raises(ValueError, match="sigma"):
+        infonce_loss(z, zc, 0.0)
+
+
+def _terms():
+    g = torch.Generator().manual_seed(2)
+    n = 7
+    x, xh = torch.randn(n, 5, generator=g), torch.randn(n, 5, generator=g)
+    z = torch.randn(n, 3, generator=g)
+    C = torch.randn(n, n, generator=g) * 0.1
+    C.fill_diagonal_(0)
+    W, _ = heat_kernel_weights(torch.randn(n, 4, generator=g))
+    return x, xh, z, C.T @ z, C, W
+
+
+def test_eq9_is_eq1_plus_weighted_distillation_and_infonce():
+    x, xh, z, zc, C, W = _terms()
+    base = dscnet_loss(x, xh, z, zc, C, 2.0, 0.5, "l2")
+    zero = lrsc_loss(x, xh, z, zc, C, W, lambda1=2.0, lambda2=0.5, mu=0.0, gamma=0.0, reg="l2")
+    assert torch.equal(zero["loss"], base["loss"]) and set(zero) == set(base)
+    full = lrsc_loss(x, xh, z, zc, C, W, lambda1=2.0, lambda2=0.5, mu=0.3, gamma=0.7, sigma=0.5,
+                     reg="l1")
+    expect = (dscnet_loss(x, xh, z, zc, C, 2.0, 0.5, "l1")["loss"] + 0.3 * distillation_loss(z, W)
+              + 0.7 * _direct_infonce(z, zc, 0.5))
+    assert float(full["loss"]) == pytest.approx(float(expect), rel=1e-5)
+    with pytest.raises(ValueError, match="needs W"):
+        lrsc_loss(x, xh, z, zc, C, None, lambda1=1.0, lambda2=1.0, mu=1.0)
+
+
+def test_lrsc_with_zero_weights_and_random_init_is_dscnet_exactly():
+    X = np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32)
+    T = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    kw = dict(arch={"latent_dim": 8}, seed=3, k1=6, batch_size=16, lr_pretrain=1e-3, k2=6, lr=1e-3,
+              lambda1=1.0, lambda2=0.1, reg="l2", c_init=1e-4, progress=False)
+    d = train_dscnet(X, "text", **kw)
+    lr = train_lrsc(X, "text", **kw, init_state=None, T=T, mu=0.0, gamma=0.0, sigma=0.5)
+    np.testing.assert_array_equal(d["C"], lr["C"])
+    np.testing.assert_array_equal(d["z"], lr["z"])
+    assert [r["loss"] for r in d["curve"] if "loss" in r] == [r["loss"] for r in lr["curve"] if "loss" in r]
+    # switching a term on changes the result, so the equality above is not vacuous
+    other = train_lrsc(X, "text", **kw, T=T, mu=0.0, gamma=1.0, sigma=0.5)
+    assert not np.array_equal(d["C"], other["C"])
+    with pytest.raises(ValueError, match="mu > 0 needs"):
+        train_lrsc(X, "text", **kw, T=None, mu=1.0)
+    with pytest.raises(ValueError, match="gamma must be >= 0"):
+        train_lrsc(X, "text", **kw, gamma=-1.0)
+
+
+def test_meta_init_is_the_starting_point():
+    X = np.random.default_rng(0).normal(size=(30, 12)).astype(np.float32)
+    ae = build_autoencoder("text", (12,), {"latent_dim": 4})
+    init = {k: v.clone() for k, v in ae.state_dict().items()}
+    res = train_lrsc(X, "text", arch={"latent_dim": 4}, seed=0, k1=0, batch_size=8, lr_pretrain=1e-3,
+                     k2=0, lr=1e-3, lambda1=1.0, lambda2=1.0, reg="l2", c_init=1e-4,
+                     init_state=init, progress=False)
+    for k, v in init.items():
+        assert torch.equal(res["state_dict"][k], v)
+
+
+def test_pretraining_batch_loss_is_eq9_over_n_on_the_full_batch():
+    """Algorithm 2's first loop with a batch of all n points takes the gradient step of
+    (1/2||X - X~||^2 + mu * eq. 4) / n, the K1 loss of eq. (9) with lambda2 = gamma = 0."""
+    g = torch.Generator().manual_seed(0)
+    n, mu = 12, 0.05
+    x = torch.randn(n, 10, generator=g)
+    W, _ = heat_kernel_weights(torch.randn(n, 3, generator=g))
+    torch.manual_seed(0)
+    a = build_autoencoder("text", (10,), {"latent_dim": 4})
+    b = build_autoencoder("text", (10,), {"latent_dim": 4})
+    b.load_state_dict(a.state_dict())
+    pretrain_autoencoder(a, x, 1, n, 1e-2, torch.Generator().manual_seed(0), progress=False,
+                         W=W, mu=mu)
+    opt = torch.optim.Adam(b.parameters(), lr=1e-2)
+    z = b.encode(x)
+    ((reconstruction_loss(x, b.decode(z)) + mu * distillation_loss(z, W)) / n).backward()
+    opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_variant_switches_multiply_the_top_level_weights():
+    from common import variant_settings
+
+    p = {"lambda1": 1.0, "lambda2": 1.0, "lambda3": 1.0, "lambda4": 1.0, "eta": 0.1, "mu": 0.01,
+         "gamma": 2.0, "sigma": 0.5,
+         "variants": {"a": {"reg": "l2", "task": True, "model": True, "self": True},
+                      "b": {"reg": "l1", "task": True, "model": False, "self": False},
+                      "c": {"reg": "l2", "task": False, "model": False, "self": False}}}
+    assert variant_settings(p, "a") == {"reg": "l2", "init": "task_model", "mu": 0.01,
+                                        "gamma": 2.0, "sigma": 0.5}
+    assert variant_settings(p, "b")["init"] == "task" and variant_settings(p, "b")["mu"] == 0.0
+    assert variant_settings(p, "c")["init"] == "random" and variant_settings(p, "c")["gamma"] == 0.0
+    with pytest.raises(SystemExit, match="unknown variant 'zz'"):
+        variant_settings(p, "zz")
+    with pytest.raises(SystemExit, match="mu must be >= 0"):
+        variant_settings({**p, "mu": -1}, "a")
+    with pytest.raises(SystemExit, match="sigma"):
+        variant_settings({**p, "sigma": 0}, "a")
+
+
+def test_a_weight_can_be_given_per_data_kind():
+    from common import by_kind, variant_settings
+
+    p = {"lambda1": 1.0, "lambda2": 1.0, "lambda3": 1.0, "lambda4": 1.0, "eta": 0.1,
+         "mu": {"text": 0.01, "image": 0.001}, "gamma": 1.0, "sigma": 0.5,
+         "variants": {"a": {"reg": "l2", "task": True, "model": True, "self": True}}}
+    assert variant_settings(p, "a", "text")["mu"] == 0.01
+    assert variant_settings(p, "a", "image")["mu"] == 0.001
+    assert by_kind(p, "gamma", "image") == 1.0
+    with pytest.raises(SystemExit, match="no value for data kind 'audio'"):
+        by_kind(p, "mu", "audio")
+    with pytest.raises(SystemExit, match="mu must be >= 0"):
+        variant_settings({**p, "mu": {"text": -1.0, "image": 0.0}}, "a", "text")
