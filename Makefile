@@ -7,7 +7,7 @@ ifneq ($(wildcard ../shared/data),)
 export LRSC_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: venv repro test bench clean-venv
+.PHONY: venv repro test bench bench-sscn bench-baselines clean-venv
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,12 @@ test: venv
 
 bench: venv
 	$(VENV)/bin/python benchmarks/k2_step.py
+
+bench-sscn: venv
+	$(VENV)/bin/python benchmarks/sscn_bench.py
+
+bench-baselines: venv
+	$(VENV)/bin/python benchmarks/baselines_speedup.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -21,6 +21,31 @@ PAPER_LRSC = {
     "notmnist10k": {"dscn_l1": (0.517, 0.501, 0.413), "dscn_l2": (0.517, 0.501, 0.412),
                     "lrsc_l1": (0.587, 0.517, 0.439), "lrsc_l2": (0.608, 0.523, 0.467)},
 }
+# The classical baselines of LRSC's Tables 1 and 2 (SSC, EnSC, SSC-OMP, LRR): (ACC, NMI, ARI).
+PAPER_BASELINES = {
+    "bbc": {"ssc": (0.410, 0.201, 0.144), "ensc": (0.479, 0.387, 0.314),
+            "ssc_omp": (0.307, 0.108, 0.064), "lrr": (0.524, 0.451, 0.209)},
+    "news20": {"ssc": (0.235, 0.138, 0.064), "ensc": (0.229, 0.127, 0.067),
+               "ssc_omp": (0.210, 0.093, 0.064), "lrr": (0.186, 0.139, 0.024)},
+    "fmnist1k": {"ssc": (0.474, 0.484, 0.327), "ensc": (0.566, 0.510, 0.366),
+                 "ssc_omp": (0.343, 0.301, 0.148), "lrr": (0.561, 0.619, 0.417)},
+    "fmnist5k": {"ssc": (0.522, 0.503, 0.371), "ensc": (0.526, 0.540, 0.387),
+                 "ssc_omp": (0.434, 0.358, 0.223), "lrr": (0.551, 0.625, 0.415)},
+    "fmnist10k": {"ssc": (0.528, 0.524, 0.386), "ensc": (0.519, 0.559, 0.392),
+                  "ssc_omp": (0.423, 0.508, 0.302), "lrr": (0.519, 0.625, 0.399)},
+    "notmnist1k": {"ssc": (0.429, 0.332, 0.184), "ensc": (0.481, 0.372, 0.246),
+                   "ssc_omp": (0.424, 0.351, 0.226), "lrr": (0.454, 0.451, 0.158)},
+    "notmnist5k": {"ssc": (0.412, 0.350, 0.180), "ensc": (0.431, 0.369, 0.201),
+                   "ssc_omp": (0.385, 0.368, 0.204), "lrr": (0.306, 0.315, 0.097)},
+    "notmnist10k": {"ssc": (0.240, 0.224, 0.023), "ensc": (0.267, 0.226, 0.026),
+                    "ssc_omp": (0.277, 0.223, 0.075), "lrr": (0.282, 0.335, 0.074)},
+}
+for _ds, _rows in PAPER_BASELINES.items():
+    PAPER_LRSC[_ds].update(_rows)
+# SSCN (Busch et al. 2020) Table 1, MNIST, 10 runs: (ACC, NMI, ARI), #parameters, GPU memory (GB).
+PAPER_SSCN = {"sscn": ((0.6798, 0.6948, 0.5853), 66_291, 0.19),
+              "sscn_oos": ((0.6739, 0.6716, 0.5710), 66_291, 0.19),
+              "dscnet_sscn_ae": ((0.6354, 0.7234, 0.5742), 100_014_991, 2.71)}
 # Table 3, the ablation with LRSC-L2 (notMNIST: the 5,000-point setting, its numbers match
 # Table 2's 5,000 column): base = DSC-Net, + task level, + task and model level, all three.
 PAPER_ABLATION = {
@@ -35,11 +60,14 @@ TABLE1_DATASETS = ["fmnist10k", "notmnist10k", "bbc", "news20"]
 TABLE2_DATASETS = {"Fashion-MNIST": ["fmnist1k", "fmnist5k", "fmnist10k"],
                    "notMNIST": ["notmnist1k", "notmnist5k", "notmnist10k"]}
 PAPER_METHODS = ["dscn_l1", "dscn_l2", "lrsc_l1", "lrsc_l2"]
+BASELINE_METHODS = ["ssc", "ensc", "ssc_omp", "lrr"]
 
 METHOD_NAMES = {"dscn_l1": "DSCN-L1", "dscn_l2": "DSCN-L2", "lrsc_l1": "LRSC-L1",
                 "lrsc_l2": "LRSC-L2", "lrsc_l2_task": "LRSC-L2, task level only",
                 "lrsc_l2_task_model": "LRSC-L2, task + model level", "kmeans": "k-means (features)",
-                "spectral_knn": "spectral, k-NN affinity (features)"}
+                "spectral_knn": "spectral, k-NN affinity (features)", "ssc": "SSC", "ensc": "EnSC",
+                "ssc_omp": "SSC-OMP", "lrr": "LRR", "sscn": "SSCN",
+                "sscn_oos": "SSCN-OoS (inductive)", "dscnet_sscn_ae": "DSC-Net (SSCN autoencoder)"}
 
 
 def _cell(m: dict, key: str) -> str:
@@ -132,7 +160,7 @@ def _ours_vs_paper(m: dict | None, paper, pp: str = "none") -> list[str]:
 
 
 def table1(metrics: dict[str, dict[str, dict]], datasets=TABLE1_DATASETS,
-           methods=PAPER_METHODS + ["kmeans", "spectral_knn"]) -> str:
+           methods=BASELINE_METHODS + PAPER_METHODS + ["kmeans", "spectral_knn"]) -> str:
     """The paper's Table 1: datasets x methods, ACC / NMI / ARI, 'ours (paper)' per cell.
     ``metrics[dataset][method]`` is the evaluate stage's JSON; post-processing 'none'
     (spectral clustering of 1/2(|C|+|C^T|), the paper's protocol)."""
@@ -145,7 +173,7 @@ def table1(metrics: dict[str, dict[str, dict]], datasets=TABLE1_DATASETS,
     return "\n".join(lines)
 
 
-def table2(metrics: dict[str, dict[str, dict]], methods=PAPER_METHODS) -> str:
+def table2(metrics: dict[str, dict[str, dict]], methods=BASELINE_METHODS + PAPER_METHODS) -> str:
     """The paper's Table 2: Fashion-MNIST and notMNIST at 1,000 / 5,000 / 10,000 points, ACC
     (NMI, ARI in the detailed per-dataset tables), 'ours (paper)' per cell."""
     parts = []
@@ -244,3 +272,30 @@ def placeholder_figure(path, text: str) -> None:
     ax.text(0.5, 0.5, textwrap.fill(text[:400], 70), ha="center", va="center", fontsize=8)
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def sscn_table(metrics: dict[str, dict[str, dict]], reports: dict[str, dict], train: str,
+               oos: str, pp: str = "dscnet") -> str:
+    """SSCN's Table 1 for one (training, out-of-sample) pair: ACC / NMI / ARI 'ours (paper)',
+    trainable parameters, peak memory (CPU RSS of the stage) and wall time. The paper's numbers
+    are MNIST's; its memory is GPU memory, ours the CPU peak RSS of the whole stage."""
+    lines = ["| method | data | post-processing | ACC | NMI | ARI | #parameters (paper) | "
+             "peak RSS MiB (paper GPU GB) | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    mnist = train == "mnist10k"
+    rows = [("dscnet_sscn_ae", train, pp, "sscn_dscnet"), ("sscn", train, pp, "sscn"),
+            ("sscn", train, "classifier", "sscn"), ("sscn_oos", oos, "classifier", "sscn")]
+    for method, ds, post, stage in rows:
+        paper = PAPER_SSCN[method] if mnist and (method, post) != ("sscn", "classifier") else None
+        m = metrics.get(ds, {}).get(method)
+        if m is not None and m.get("status") == "ok" and post not in m["results"]:
+            m = {"status": f"no '{post}' labels"}
+        cells = _ours_vs_paper(m, paper[0] if paper else None, post)
+        rep = reports.get(f"{stage}@{train}", {})
+        n_par = f"{rep['parameters']:,}" if "parameters" in rep else "—"
+        n_par += f" ({paper[1]:,})" if paper else ""
+        mem = f"{rep['peak_rss_mib']:.0f}" if "peak_rss_mib" in rep else "—"
+        mem += f" ({paper[2]})" if paper else ""
+        wall = f"{rep['wall_s']:.0f}" if "wall_s" in rep else "—"
+        lines.append(f"| {METHOD_NAMES[method]} | {ds} | {post} | " + " | ".join(cells)
+                     + f" | {n_par} | {mem} | {wall} |")
+    return "\n".join(lines)

@@ -5,7 +5,8 @@ post-processing, the mean ± std over seeds and the per-seed values.
 """
 import numpy as np
 
-from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, suite_methods, timed
+from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
+from suites import all_methods
 
 from deepsc.io import atomic_dir, write_json
 from deepsc.metrics import scores, summarize
@@ -33,7 +34,7 @@ def evaluate_file(path, y, seeds) -> dict:
 def main():
     p = load_params()
     with timed("evaluate"), atomic_dir(ROOT / "reports" / "metrics") as out:
-        for ds, methods in suite_methods(p).items():
+        for ds, methods in all_methods(p).items():
             info = dataset_info(ds)
             y = np.load(prepared_dir(ds) / "labels.npz")["y"] if is_ok(info) else None
             for method in methods:

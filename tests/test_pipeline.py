@@ -54,6 +54,14 @@ def repo(tmp_path_factory):
         "omniglot": p["data"]["datasets"]["omniglot"],
         "mnist_ext": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 20,
                       "size": 32, "seed": 1},
+        # SSCN's 28x28 setting: a training set and an out-of-sample set (digits stand-ins), and
+        # MNIST itself, unavailable here
+        "digits28": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 12,
+                     "size": 28, "seed": 0},
+        "digits28oos": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 6,
+                        "size": 28, "seed": 1},
+        "mnist10k": p["data"]["datasets"]["mnist10k"],
+        "mnist60k": p["data"]["datasets"]["mnist60k"],
     }
     p["data"]["external_images"] = ["miniimagenet", "mnist_ext", "omniglot"]
     p["teacher"]["image"].update(arch={"width": 2}, epochs=1, batch_size=32)
@@ -64,6 +72,13 @@ def repo(tmp_path_factory):
     p["ae"]["image"].update(k1=5)
     p["finetune"]["k2"] = {"text": 5, "image": 5}
     p["cluster"]["dscnet"]["d"] = 2
+    p["sscn"].update(datasets={"digits28": "digits28oos", "mnist10k": "mnist60k"}, q=2,
+                     batch_size=32, epochs=2, block=50, ae={"epochs": 2, "lr": 0.001,
+                                                          "batch_size": None, "seed": 0},
+                     classifier={**p["sscn"]["classifier"], "epochs": 2, "batch_size": 32,
+                                 "iters_per_batch": 2},
+                     dscnet={**p["sscn"]["dscnet"], "steps": 3})
+    p["baselines"]["datasets"] = ["digits", "bbc"]
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     mirror = tmp / "mirror"
     mirror.mkdir()
@@ -194,6 +209,37 @@ def test_lrsc_variant_matrix_tables_and_figures(repo):
         assert (repo / f"reports/figures/{fig}.png").read_bytes()[:4] == b"\x89PNG"
     plots = run(dvc + ["plots", "show", "--json"], repo, env)
     assert "reports/figures/tsne.png" in plots
+
+
+def test_sscn_stages_metrics_and_table(repo):
+    repo, env, dvc, *_ = repo
+    m = json.loads((repo / "reports/metrics/digits28/sscn.json").read_text())
+    assert m["status"] == "ok" and set(m["results"]) == {"none", "dscnet", "classifier"}
+    assert len(m["results"]["dscnet"]["acc_per_seed"]) == 2
+    oos = json.loads((repo / "reports/metrics/digits28oos/sscn_oos.json").read_text())
+    assert oos["status"] == "ok" and oos["n"] == 60 and set(oos["results"]) == {"classifier"}
+    dsc = json.loads((repo / "reports/metrics/digits28/dscnet_sscn_ae.json").read_text())
+    assert dsc["status"] == "ok"
+    rep = json.loads((repo / "reports/sscn/sscn@digits28.json").read_text())
+    assert rep["parameters"] == 14_991 + 480 * 20 + 20 * 20 and rep["peak_rss_mib"] > 0
+    assert {"selfexpression", "classifier", "inductive"} <= set(rep["runs"][0]["seconds"])
+    # MNIST is not in this fixture's mirror: every SSCN cell says why instead of failing
+    assert json.loads((repo / "reports/metrics/mnist10k/sscn.json").read_text())["status"] \
+        .startswith("data unavailable")
+    results = (repo / "reports/results.md").read_text()
+    sscn = results.split("## SSCN")[1]
+    assert "### digits28 -> digits28oos" in sscn and "| SSCN-OoS (inductive) | digits28oos |" in sscn
+    assert "| SSCN | mnist10k | dscnet | not run: data unavailable" in sscn and "66,291" in sscn
+    # SSCN's weights touch the SSCN stages only
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["sscn"]["lambda1"] = 0.25
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(dvc + ["status"], repo, env)
+    changed = {line.strip().rstrip(":") for line in status.splitlines()
+               if line and not line.startswith("\t") and "@" in line}
+    changed.discard("")
+    assert {c for c in changed if not c.startswith("fetch@")} == {"sscn@digits28", "sscn@mnist10k"}
+    run(["git", "checkout", "params.yaml"], repo, env)
 
 
 def test_unknown_dataset_is_a_clear_error(repo):
