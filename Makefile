@@ -19,8 +19,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 repro: venv
 	$(VENV)/bin/dvc repro
 
+# Two workers: the two end-to-end files (tests/test_pipeline*.py, collected first: conftest.py)
+# start one on each worker; the unit tests fill in behind them.
 test: venv
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: venv
 	$(VENV)/bin/python benchmarks/k2_step.py

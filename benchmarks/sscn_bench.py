@@ -11,7 +11,8 @@ public reference code's figures on this CPU (REFERENCE.md section 3 / issue 6: 3
 backward) measured in this same run as a yardstick of the machine's speed.
 
 Part 2 clusters N = 10,000 and N = 70,000 images inductively with the trained model, each in a
-fresh process reading a memory-mapped .npy, and prints both peak RSS and their ratio.
+fresh process reading a .npy from disk one batch at a time (deepsc.io.NpyRows), and prints
+both peak RSS and their ratio.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepsc.io import peak_rss_mib  # noqa: E402
+from deepsc.io import NpyRows, peak_rss_mib  # noqa: E402
 from deepsc.sscn import (SSCN, RotationClassifier, predict_images,  # noqa: E402
                          pretrain_sscn_autoencoder, run_sscn)
 
@@ -89,7 +90,7 @@ def inductive_only(args) -> dict:
     model.load_state_dict(ckpt["state_dict"])
     clf = RotationClassifier(10, ckpt["R"].shape[0] // 10)
     clf.R = ckpt["R"]
-    X = np.load(args.images, mmap_mode="r")
+    X = NpyRows(args.images)  # read batch by batch from disk: nothing of size N is resident
     base = peak_rss_mib()
     t = time.perf_counter()
     labels = predict_images(model, clf, X)
@@ -117,6 +118,8 @@ def main():
     ap.add_argument("--child", choices=["run", "inductive"])
     ap.add_argument("--save", default=str(Path(tempfile.gettempdir()) / "sscn_bench.pt"))
     ap.add_argument("--images")
+    ap.add_argument("--inductive-only", action="store_true",
+                    help="part 2 only, with the model part 1 saved to --save")
     args = ap.parse_args()
     if args.child == "run":
         print(json.dumps(run_one(args)))
@@ -125,7 +128,12 @@ def main():
         print(json.dumps(inductive_only(args)))
         return
 
-    torch.set_num_threads(torch.get_num_threads())
+    if not args.inductive_only:
+        part1(args)
+    part2(args)
+
+
+def part1(args):
     ys = yardstick()
     r = child("run", args)
     sec, ref = r["seconds"], REFERENCE
@@ -141,7 +149,9 @@ def main():
     print(f"peak RSS: {r['peak_rss_mib']:.0f} MiB (reference {ref['peak_gib'] * 1024:.0f} MiB, "
           f"ratio {ref['peak_gib'] * 1024 / r['peak_rss_mib']:.2f}x lower)")
 
-    # Part 2: memory flat in N
+
+def part2(args):
+    """Memory flat in N."""
     X10 = load(args.train)
     Xo = load(args.oos)
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +168,8 @@ def main():
             del mm
             res[n] = child("inductive", args, images=path)
     (n1, a), (n2, b) = sorted(res.items())
-    print(f"inductive clustering, fresh process each, memory-mapped input: N={n1:,} peak "
+    print(f"inductive clustering, fresh process each, input read from disk batch by batch: "
+          f"N={n1:,} peak "
           f"{a['peak_rss_mib']:.0f} MiB ({a['seconds']:.1f} s); N={n2:,} peak "
           f"{b['peak_rss_mib']:.0f} MiB ({b['seconds']:.1f} s); ratio {b['peak_rss_mib'] / a['peak_rss_mib']:.3f}")
 

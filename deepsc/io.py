@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,9 +75,62 @@ def _jsonable(x):
     raise TypeError(f"not JSON serialisable: {type(x)!r}")
 
 
+class NpyRows:
+    """The rows of a .npy file, read from disk on each slice (no memory map, no copy of the
+    whole array): `len`, `shape`, `dtype` and `rows[a:b]`. A memory map would do the same job,
+    but every page it touches counts towards the process's RSS until the map is dropped, so
+    memory would grow with the file; here only the slice asked for is resident."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, self.dtype = read_header(f)
+            except ValueError as err:
+                raise ValueError(f"{self.path}: not a readable .npy file ({err}); "
+                                 "write it with numpy.save") from err
+            if fortran or self.dtype.hasobject:
+                raise ValueError(f"{self.path}: rows can only be read from a C-ordered numeric "
+                                 ".npy; re-save it with numpy.save(np.ascontiguousarray(x))")
+            self.offset = f.tell()
+        self.shape = tuple(shape)
+        self.row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+        if self.offset + len(self) * self.row_items * self.dtype.itemsize > self.path.stat().st_size:
+            raise ValueError(f"{self.path}: truncated (the header promises shape {self.shape})")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx) -> np.ndarray:
+        if not isinstance(idx, slice) or idx.step not in (None, 1):
+            raise TypeError("NpyRows supports contiguous slices rows[a:b] only")
+        start, stop, _ = idx.indices(len(self))
+        n = max(stop - start, 0)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.row_items * self.dtype.itemsize)
+            out = np.fromfile(f, dtype=self.dtype, count=n * self.row_items)
+        return out.reshape((n,) + self.shape[1:])
+
+
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this program's own address space.
+    Not ru_maxrss: that survives fork + exec, so a child process would report its parent's peak
+    whenever the parent's was higher. Elsewhere ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024.0
 
 
 class Stopwatch:

@@ -1,97 +1,16 @@
-"""A tiny end-to-end `dvc repro` in a temporary copy of the repo (seconds, not minutes)."""
+"""A tiny end-to-end `dvc repro` of the whole DAG in a temporary copy of the repo (tests/e2e.py);
+the data stages' own checks are in tests/test_pipeline_data.py, which runs beside this file."""
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from test_data import bbc_archive
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(cmd, cwd, env):
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, f"{cmd} failed:\n{res.stdout}\n{res.stderr}"
-    return res.stdout + res.stderr
+from e2e import run, tiny_repo
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    repo = tmp / "repo"
-    repo.mkdir()
-    for item in ["stages", "deepsc", "dvc.yaml"]:
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item,
-                                                           **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
-    (repo / ".dvc").mkdir()
-    shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
-    (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
-    p = yaml.safe_load((ROOT / "params.yaml").read_text())
-    p["seeds"] = [0, 1]
-    p["suite"] = {"datasets": ["digits", "bbc", "mnistsmall"], "variants": ["dscn_l1", "dscn_l2"],
-                  "external": ["digits", "bbc"],  # the full LRSC variant matrix
-                  "lrsc": ["lrsc_l1", "lrsc_l2", "lrsc_l2_task", "lrsc_l2_task_model"],
-                  "inits": ["task", "task_model"]}
-    p["figures"].update(dataset="digits", perplexity=5)
-    p["data"]["download"] = False
-    p["data"]["sources"] = ["digits", "bbc", "mnist", "notmnist", "omniglot_small", "miniimagenet"]
-    p["data"]["datasets"] = {
-        "digits": {**p["data"]["datasets"]["digits"], "n_per_class": 12, "seed": 0},
-        "bbc": {**p["data"]["datasets"]["bbc"], "svd_dim": 16, "max_df": 1.0, "meta": None},
-        "mnistsmall": {"source": "mnist", "kind": "image", "n_clusters": 10, "split": "test",
-                       "n_per_class": 5, "size": 32, "seed": 0},
-        "notmnistsmall": {"source": "notmnist", "kind": "image", "n_clusters": 10, "n_per_class": 2,
-                          "size": 32, "seed": 0},
-        # external images: miniImageNet and Omniglot are unavailable here, so the next one
-        # serves; a stand-in built from the bundled digits (the real one is MNIST)
-        "miniimagenet": p["data"]["datasets"]["miniimagenet"],
-        "omniglot": p["data"]["datasets"]["omniglot"],
-        "mnist_ext": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 20,
-                      "size": 32, "seed": 1},
-        # SSCN's 28x28 setting: a training set and an out-of-sample set (digits stand-ins), and
-        # MNIST itself, unavailable here
-        "digits28": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 12,
-                     "size": 28, "seed": 0},
-        "digits28oos": {"source": "digits", "kind": "image", "n_clusters": 10, "n_per_class": 6,
-                        "size": 28, "seed": 1},
-        "mnist10k": p["data"]["datasets"]["mnist10k"],
-        "mnist60k": p["data"]["datasets"]["mnist60k"],
-    }
-    p["data"]["external_images"] = ["miniimagenet", "mnist_ext", "omniglot"]
-    p["teacher"]["image"].update(arch={"width": 2}, epochs=1, batch_size=32)
-    p["teacher"]["text"].update(arch={"hidden": [8, 8, 8], "dropout": 0.0}, epochs=1)
-    p["meta"].update(n_per_class=4, n_train=2, tasks_per_batch=1, inner_steps=1, c_steps=2,
-                     meta_iters={"text": 2, "image": 2}, val_episodes=2, val_every=1, val_c_steps=5)
-    p["ae"]["text"].update(k1=5, latent_dim=8)
-    p["ae"]["image"].update(k1=5)
-    p["finetune"]["k2"] = {"text": 5, "image": 5}
-    p["cluster"]["dscnet"]["d"] = 2
-    p["sscn"].update(datasets={"digits28": "digits28oos", "mnist10k": "mnist60k"}, q=2,
-                     batch_size=32, epochs=2, block=50, ae={"epochs": 2, "lr": 0.001,
-                                                          "batch_size": None, "seed": 0},
-                     classifier={**p["sscn"]["classifier"], "epochs": 2, "batch_size": 32,
-                                 "iters_per_batch": 2},
-                     dscnet={**p["sscn"]["dscnet"], "steps": 3})
-    p["baselines"]["datasets"] = ["digits", "bbc"]
-    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    mirror = tmp / "mirror"
-    mirror.mkdir()
-    bbc_archive(mirror / "bbc-fulltext.zip", fmt="zip")  # the canonical name, checked by counts
-    env = {**os.environ, "LRSC_DATA_MIRROR": str(mirror), "LRSC_CACHE": str(tmp / "cache"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    env.pop("CI", None)
-    run(["git", "init", "-q"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "init"], repo, env)
-    dvc = [sys.executable, "-m", "dvc"]
+    repo, env, dvc, mirror = tiny_repo(tmp_path_factory.mktemp("e2e"))
     out = run(dvc + ["repro"], repo, env)
     return repo, env, dvc, out, mirror
 
@@ -230,6 +149,10 @@ def test_sscn_stages_metrics_and_table(repo):
     sscn = results.split("## SSCN")[1]
     assert "### digits28 -> digits28oos" in sscn and "| SSCN-OoS (inductive) | digits28oos |" in sscn
     assert "| SSCN | mnist10k | dscnet | not run: data unavailable" in sscn and "66,291" in sscn
+    for b in ("ssc", "ensc", "ssc_omp", "lrr"):  # the classical baselines (baselines.datasets)
+        m = json.loads((repo / f"reports/metrics/digits/{b}.json").read_text())
+        assert m["status"] == "ok" and len(m["results"]["none"]["acc_per_seed"]) == 2
+    assert "| SSC-OMP | none | 0." in results and "| LRR | none | 0." in results
     # SSCN's weights touch the SSCN stages only
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sscn"]["lambda1"] = 0.25
@@ -242,51 +165,9 @@ def test_sscn_stages_metrics_and_table(repo):
     run(["git", "checkout", "params.yaml"], repo, env)
 
 
-def test_unknown_dataset_is_a_clear_error(repo):
-    repo, env, dvc, *_ = repo
-    res = subprocess.run([sys.executable, "stages/prepare.py", "nosuch"], cwd=repo, env=env,
-                         capture_output=True, text=True)
-    assert res.returncode != 0 and "unknown dataset 'nosuch'" in res.stderr
-    assert not (repo / "data/prepared/nosuch").exists()
-
-
-def test_data_report_lists_counts_and_skips(repo):
-    repo, env, dvc, *_ = repo
-    report = (repo / "reports/data.md").read_text()
-    assert "| bbc | bbc | ok | 2225 |" in report and "business: 510" in report
-    assert "| mnistsmall | mnist | not prepared:" in report
-
-
 def test_repro_force_gives_identical_metrics(repo):
     repo, env, dvc, *_ = repo
     before = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
     run(dvc + ["repro", "-f", "-s", "train@digits-dscn_l2", "cluster@digits-dscn_l2", "evaluate"], repo, env)
     after = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
     assert before == after
-
-
-def test_corrupt_archive_gives_clear_error_and_no_output(repo):
-    from test_data_sources import notmnist_tar
-
-    repo, env, dvc, _, mirror = repo
-    good = notmnist_tar(mirror.parent / "good.tar.gz", per_class=3)
-    data = good.read_bytes()
-    (mirror / "notMNIST_small.tar.gz").write_bytes(data[: len(data) // 2])  # truncated
-    res = subprocess.run(dvc + ["repro", "prepare@notmnistsmall"], cwd=repo, env=env,
-                         capture_output=True, text=True)
-    assert res.returncode != 0
-    assert "notMNIST_small.tar.gz: cannot read the notMNIST archive" in res.stdout + res.stderr
-    left = list((repo / "data/prepared/notmnistsmall").glob("*.npz"))
-    assert not left and not list((repo / "data/prepared").glob(".*.tmp"))
-
-
-def test_data_that_appears_later_is_picked_up_without_force(repo):
-    from test_data_sources import notmnist_tar
-
-    repo, env, dvc, _, mirror = repo
-    notmnist_tar(mirror / "notMNIST_small.tar.gz", per_class=3)
-    (Path(env["LRSC_CACHE"]) / "notmnist" / "notMNIST_small.tar.gz").unlink(missing_ok=True)
-    run(dvc + ["repro"], repo, env)
-    info = json.loads((repo / "data/prepared/notmnistsmall/info.json").read_text())
-    assert info["status"] == "ok" and info["skipped_unreadable"] == 1 and info["n"] == 20
-    assert "| notmnistsmall | notmnist | ok | 20 |" in (repo / "reports/data.md").read_text()
