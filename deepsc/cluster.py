@@ -3,7 +3,9 @@
 - ``affinity_from_coef``: A = 1/2 (|C| + |C^T|), the affinity of LRSC/DSC-Net.
 - ``dscnet_postprocess``: DSC-Net's "post_proC" (REFERENCE.md section 4): per-column
   thresholding at rho of the L1 mass, symmetrisation, rank r = d*K + 1 SVD, row-normalised
-  scaled singular vectors, A = max(U U^T, 0)^alpha.
+  scaled singular vectors, A = max(U U^T, 0)^alpha. With ``identity=True`` (post-processing
+  "dscnet_id", the variant DSC-Net's code uses for some datasets) the symmetrised C becomes
+  C - diag(C) + I before the SVD.
 - ``spectral_clustering``: Ng-Jordan-Weiss on the normalised affinity D^-1/2 A D^-1/2, with a
   direct eigen-solver (dense ``eigh`` for small n, ``eigsh`` otherwise) and k-means on the
   row-normalised eigenvectors. scikit-learn's default arpack shift-invert path is 100-300x
@@ -52,12 +54,15 @@ def threshold_columns(C: np.ndarray, rho: float) -> np.ndarray:
 
 
 def dscnet_postprocess(C: np.ndarray, n_clusters: int, d: int, alpha: float, rho: float,
-                       seed: int = 0) -> np.ndarray:
-    """DSC-Net's post-processing of C into an affinity (see module docstring)."""
+                       seed: int = 0, identity: bool = False) -> np.ndarray:
+    """DSC-Net's post-processing of C into an affinity (see module docstring); ``identity``:
+    replace the diagonal of the thresholded, symmetrised C by ones (C - diag(C) + I)."""
     n = C.shape[0]
     _check_k(n, n_clusters)
     Cp = threshold_columns(np.asarray(C, dtype=np.float64), rho)
     Cp = 0.5 * (Cp + Cp.T)
+    if identity:
+        np.fill_diagonal(Cp, 1.0)  # C - diag(C) + I
     r = min(d * n_clusters + 1, n - 1)
     v0 = np.random.default_rng(seed).uniform(-1, 1, n)
     U, S, _ = svds(Cp, k=r, v0=v0)
@@ -95,14 +100,16 @@ def spectral_clustering(A, k: int, seed: int = 0, n_init: int = 10) -> np.ndarra
 
 
 def cluster_coef(C: np.ndarray, k: int, postprocess: str, seed: int = 0, **pp) -> np.ndarray:
-    """Labels from C with the named post-processing: 'none' (plain 1/2(|C|+|C^T|)) or 'dscnet'."""
+    """Labels from C with the named post-processing: 'none' (plain 1/2(|C|+|C^T|)), 'dscnet'
+    or 'dscnet_id' (DSC-Net's with C - diag(C) + I before the SVD; the same rho, d, alpha)."""
     if postprocess == "none":
         A = affinity_from_coef(C)
-    elif postprocess == "dscnet":
+    elif postprocess in ("dscnet", "dscnet_id"):
         A = dscnet_postprocess(C, k, d=int(pp["d"]), alpha=float(pp["alpha"]), rho=float(pp["rho"]),
-                               seed=seed)
+                               seed=seed, identity=postprocess == "dscnet_id")
     else:
-        raise ValueError(f"unknown post-processing {postprocess!r}; use 'none' or 'dscnet'")
+        raise ValueError(f"unknown post-processing {postprocess!r}; use 'none', 'dscnet' or "
+                         f"'dscnet_id'")
     return spectral_clustering(A, k, seed)
 
 

@@ -65,3 +65,42 @@ def test_reference_rows_on_separated_blobs():
     y = np.repeat(np.arange(3), 20)
     assert accuracy(y, kmeans_labels(X, 3, seed=0)) == 1.0
     assert accuracy(y, spectral_knn_labels(X, 3, seed=0, n_neighbors=5)) == 1.0
+
+
+def direct_dscnet_id(C, k, d, alpha, rho):
+    """DSC-Net's post-processing with the identity, written out directly (loops, full SVD)."""
+    C = np.asarray(C, dtype=np.float64)
+    n = len(C)
+    T = np.zeros_like(C)
+    for j in range(n):                     # per column: largest |c| until rho of the L1 mass
+        order = np.argsort(-np.abs(C[:, j]))
+        total, acc = np.abs(C[:, j]).sum(), 0.0
+        for i in order:
+            T[i, j] = C[i, j]
+            acc += abs(C[i, j])
+            if acc > rho * total:
+                break
+    S = 0.5 * (T + T.T)
+    S = S - np.diag(np.diag(S)) + np.eye(n)
+    r = d * k + 1
+    U, s, _ = np.linalg.svd(S)
+    U = U[:, :r] * np.sqrt(s[:r])
+    U = U / np.linalg.norm(U, axis=1, keepdims=True)
+    A = np.maximum(U @ U.T, 0) ** alpha
+    A = A / A.max()
+    return 0.5 * (A + A.T)
+
+
+def test_dscnet_identity_variant_equals_direct_computation():
+    rng = np.random.default_rng(1)
+    A, y = block_affinity([8, 7, 9], noise=0.3, seed=1)
+    C = A * rng.choice([-1.0, 1.0], size=A.shape)   # signed, non-symmetric, diagonal kept
+    kw = dict(d=2, alpha=3.0, rho=0.6)
+    got = dscnet_postprocess(C, 3, identity=True, **kw)
+    np.testing.assert_allclose(got, direct_dscnet_id(C, 3, **kw), atol=1e-10)
+    # it is a different post-processing from the plain one ...
+    assert not np.allclose(got, dscnet_postprocess(C, 3, **kw), atol=1e-3)
+    # ... reached by name with the same keyword arguments, labels from its affinity
+    labels = cluster_coef(C, 3, "dscnet_id", seed=0, **kw)
+    np.testing.assert_array_equal(labels, spectral_clustering(direct_dscnet_id(C, 3, **kw), 3, 0))
+    assert accuracy(y, cluster_coef(np.abs(A), 3, "dscnet_id", d=2, alpha=2, rho=0.9)) == 1.0

@@ -34,3 +34,67 @@ def test_train_dscnet_is_deterministic_and_label_free():
     assert a["C"].shape == (40, 40) and np.all(np.diag(a["C"]) == 0)
     with pytest.raises(ValueError, match="lambda2 must be >= 0"):
         train_dscnet(X, "text", **{**kw, "lambda2": -1.0})
+
+
+def test_per_layer_kernels_build_the_intended_shapes():
+    ae = build_autoencoder("image", (1, 32, 32), {"channels": [3, 3, 5], "kernel": [5, 3, 3]})
+    convs = [m for m in ae.encoder if isinstance(m, torch.nn.Conv2d)]
+    deconvs = [m for m in ae.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [m.kernel_size[0] for m in convs] == [5, 3, 3]
+    assert [m.padding[0] for m in convs] == [2, 1, 1]
+    assert [m.out_channels for m in convs] == [3, 3, 5]
+    assert [m.kernel_size[0] for m in deconvs] == [3, 3, 5]   # mirrored
+    assert [m.out_channels for m in deconvs] == [3, 3, 1]
+    x = torch.rand(2, 1, 32, 32)
+    z = ae.encode(x)
+    assert z.shape == (2, 80) and ae.code_shape == (5, 4, 4)   # 32 -> 16 -> 8 -> 4
+    assert ae.decode(z).shape == x.shape
+    # strides and paddings per layer too; output paddings follow (odd sizes, stride 1)
+    ae = build_autoencoder("image", (1, 28, 28), {"channels": [4, 6], "kernel": [5, 3],
+                                                  "stride": [2, 1], "padding": [2, 0]})
+    assert ae.code_shape == (6, 12, 12)                        # 28 -> 14 -> 12
+    assert ae.decode(ae.encode(torch.rand(1, 1, 28, 28))).shape == (1, 1, 28, 28)
+    with pytest.raises(ValueError, match="kernel has 2 entries"):
+        build_autoencoder("image", (1, 32, 32), {"channels": [3, 3, 5], "kernel": [5, 3]})
+
+
+def test_default_arch_loads_strict_checkpoints_and_is_unchanged():
+    """A checkpoint of the default arch (state_dict keys and shapes as before per-layer
+    kernels) loads strictly into the int-kernel, the list-kernel and the linear-latent form,
+    and all three compute the same function."""
+    arch = {"channels": [10, 20, 30, 40], "kernel": 3}
+    torch.manual_seed(0)
+    old = ConvAutoencoder(1, (10, 20, 30, 40), 3, 32)
+    state = old.state_dict()
+    assert [k for k in state][:2] == ["encoder.0.weight", "encoder.0.bias"]
+    assert list(state)[-2:] == ["decoder.6.weight", "decoder.6.bias"]
+    x = torch.rand(3, 1, 32, 32)
+    for a in (arch, {**arch, "kernel": [3, 3, 3, 3]}, {**arch, "stride": [2, 2, 2, 2]}):
+        ae = build_autoencoder("image", (1, 32, 32), a)
+        ae.load_state_dict(state, strict=True)
+        assert torch.equal(ae.decode(ae.encode(x)), old.decode(old.encode(x)))
+    lin = build_autoencoder("image", (1, 32, 32), {**arch, "latent_relu": False})
+    lin.load_state_dict(state, strict=True)
+    assert not isinstance(list(lin.encoder)[-1], torch.nn.ReLU)
+    # the same seed gives the same default weights as before the arch keys existed
+    torch.manual_seed(0)
+    again = build_autoencoder("image", (1, 32, 32), arch).state_dict()
+    assert all(torch.equal(state[k], again[k]) for k in state)
+    # a per-layer checkpoint refuses another per-layer arch
+    narrow = build_autoencoder("image", (1, 32, 32), {"channels": [3, 3, 5], "kernel": [5, 3, 3]})
+    other = build_autoencoder("image", (1, 32, 32), {"channels": [3, 3, 5], "kernel": 3})
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        other.load_state_dict(narrow.state_dict(), strict=True)
+
+
+def test_kaiming_init():
+    torch.manual_seed(0)
+    ae = build_autoencoder("image", (1, 32, 32), {"channels": [3, 3, 5], "kernel": [5, 3, 3],
+                                                  "init": "kaiming"})
+    for m in list(ae.encoder) + list(ae.decoder):
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            assert torch.all(m.bias == 0)
+    w = ae.encoder[0].weight                      # fan-in 1 x 5 x 5
+    assert 0.5 * (2 / 25) ** 0.5 < w.std() < 1.5 * (2 / 25) ** 0.5
+    with pytest.raises(ValueError, match="unknown init"):
+        build_autoencoder("text", (4,), {"latent_dim": 2, "init": "xavier"})
