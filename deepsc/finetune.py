@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .losses import distillation_loss, heat_kernel_weights, lrsc_loss, reconstruction_loss
+from .health import effective_rank
+from .losses import (distillation_loss, heat_kernel_weights, lrsc_loss, reconstruction_loss,
+                     term_counts)
 from .nets import build_autoencoder
-from .selfexpr import SelfExpression
+from .selfexpr import SelfExpression, regulariser
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -34,7 +36,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: float,
                          gen: torch.Generator, log_every: int = 50, progress: bool = True,
-                         W: torch.Tensor | None = None, mu: float = 0.0):
+                         W: torch.Tensor | None = None, mu: float = 0.0, scale: str = "sum"):
     """Algorithm 2, first loop: mini-batch training on eq. (9) with lambda2 = gamma = 0 and no
     self-expression layer. Returns the loss curve.
 
@@ -42,7 +44,9 @@ def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: f
     the whole target). The batch loss is scaled to estimate eq. (9) / n: reconstruction summed
     over the b batch points / b, distillation summed over the batch pairs * n / b^2 (a random
     batch holds a share of about b^2 / n^2 of the pairs), so mu means the same in both loops;
-    with b = n it is exactly (1/2||X - X~||^2 + mu * eq. 4) / n.
+    with b = n it is exactly (1/2||X - X~||^2 + mu * eq. 4) / n. With ``scale='mean'`` both
+    terms are the batch's scale-free means (``losses.term_counts`` at n = b), which estimate
+    the full-data means without a correction.
     Progress bars show on a terminal only (tqdm's ``disable=None``), so DVC logs stay short.
     """
     opt = torch.optim.Adam(ae.parameters(), lr=lr)
@@ -55,48 +59,141 @@ def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: f
         pos += batch_size
         xb = x[idx]
         zb = ae.encode(xb)
-        rec = reconstruction_loss(xb, ae.decode(zb)) / len(xb)
+        b = len(xb)
+        cnt = (term_counts(b, xb[0].numel(), zb[0].numel(), "mean") if scale == "mean"
+               else {"rec": b, "distill": b * b / n})
+        rec = reconstruction_loss(xb, ae.decode(zb)) / cnt["rec"]
         loss = rec
         if mu:
-            distill = distillation_loss(zb, W[idx][:, idx]) * n / len(xb) ** 2
+            distill = distillation_loss(zb, W[idx][:, idx]) / cnt["distill"]
             loss = loss + mu * distill
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if step % log_every == 0 or step == steps:
-            row = {"phase": "pretrain", "step": step, "rec_per_point": rec.item()}
+            row = {"phase": "pretrain", "step": step, "rec": rec.item()}
             if mu:
-                row["distill_per_point"] = distill.item()
+                row["distill"] = distill.item()
             curve.append(row)
     return curve
+
+
+def latent_stats(z: torch.Tensor) -> dict:
+    """Label-free spread of the latent codes (rows = points): their root-mean-square size and
+    their effective rank (``health.effective_rank``). A latent collapse shows as a shrinking
+    ``z_rms`` or a falling ``z_erank``."""
+    z = z.detach().flatten(1).double()
+    rms = float(z.pow(2).mean().sqrt())
+    return {"z_rms": rms,
+            "z_erank": effective_rank(z.cpu().numpy()) if np.isfinite(rms) else float("nan")}
+
+
+def collapse_warning(curve: list[dict], rms_drop: float = 0.1, erank_drop: float = 0.25) -> str | None:
+    """The collapse monitor: a reason string when the latent codes of a K2 run shrank below
+    ``rms_drop`` times their size at the first step, or their effective rank below
+    ``erank_drop`` times its first value (or to 1), or when the run diverged (a non-finite
+    loss, or a self-expression term 100x its first value); None for a healthy run."""
+    rows = [r for r in curve if r.get("phase") == "finetune" and "z_rms" in r]
+    if len(rows) < 2:
+        return None
+    first, last = rows[0], rows[-1]
+    if not np.isfinite(last["loss"]) or last["selfexp"] > 100 * max(first["selfexp"], 1e-30):
+        return (f"diverged: loss {last['loss']:.3g}, self-expression term {first['selfexp']:.3g} "
+                f"-> {last['selfexp']:.3g} by step {last['step']} (lower finetune.c_step or lr)")
+    if last["z_rms"] < rms_drop * first["z_rms"]:
+        return (f"latent collapse: rms of Z fell from {first['z_rms']:.3g} to {last['z_rms']:.3g} "
+                f"(< {rms_drop:g}x) by step {last['step']}")
+    if last["z_erank"] < max(erank_drop * first["z_erank"], 1.0 + 1e-6):
+        return (f"latent collapse: effective rank of Z fell from {first['z_erank']:.1f} to "
+                f"{last['z_erank']:.1f} by step {last['step']}")
+    return None
+
+
+def _spectral_norm_sq(z: torch.Tensor, v: torch.Tensor, iters: int = 3):
+    """||Z||_2^2 by warm-started power iteration on Z^T Z (d x d work only); returns (value, v)."""
+    for _ in range(iters):
+        v = z.T @ (z @ v)
+        v = v / v.norm().clamp_min(1e-30)
+    return float((z @ v).pow(2).sum()), v
+
+
+def prox_c_step(coef: torch.Tensor, grad: torch.Tensor, step: float, lambda2: float, reg: str,
+                zero_diag: bool = True) -> None:
+    """One proximal-gradient step on C, in place: a gradient step of size ``step`` on the smooth
+    part of eq. (9), then the prox of ``step * lambda2 * ||C||_l``: soft-thresholding at
+    step * lambda2 for 'l1' (exact zeros), shrinking by 1 / (1 + 2 step lambda2) for 'l2'
+    (the prox of the squared Frobenius norm); diag(C) = 0 is a projection."""
+    coef.sub_(step * grad)
+    if reg == "l1":
+        coef.copy_(torch.sign(coef) * torch.relu(coef.abs() - step * lambda2))
+    elif reg == "l2":
+        coef.div_(1.0 + 2.0 * step * lambda2)
+    else:
+        raise ValueError(f"unknown regulariser {reg!r}; use 'l1' or 'l2'")
+    if zero_diag:
+        coef.fill_diagonal_(0.0)
+
+
+C_UPDATES = ("adam", "prox")
 
 
 def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambda1: float,
                             lambda2: float, reg: str, c_init: float = 1e-4, zero_diag: bool = True,
                             W: torch.Tensor | None = None, mu: float = 0.0, gamma: float = 0.0,
-                            sigma: float = 1.0, log_every: int = 10, progress: bool = True):
+                            sigma: float = 1.0, scale: str = "sum", c_update: str = "adam",
+                            c_step: float = 1.0, log_every: int = 10, progress: bool = True):
     """Algorithm 2, second loop, with eq. (9) (eq. (1) when mu = gamma = 0): full-batch
     training of autoencoder and C.
+
+    ``scale``: 'sum' (the paper's sums) or 'mean' (scale-free, ``losses.term_counts``).
+    ``c_update``: 'adam' (C is one more parameter of Adam, as in DSC-Net's code) or 'prox'
+    (proximal gradient on C: Adam on the autoencoder; C takes a gradient step on the smooth
+    part of eq. (9) of size c_step / L, L = lambda1 ||Z||_2^2 / (count of the self-expression
+    term), the Lipschitz constant of the self-expression term in C, then the prox of
+    ||C||_l: ``prox_c_step``; for l1 this gives exact zeros, which Adam on |C| never does).
+    Every logged row carries the latent monitor (``latent_stats``).
 
     Returns (self-expression layer, loss curve). The final step's C is the result: there is
     no early stopping and no selection of epochs.
     """
+    if c_update not in C_UPDATES:
+        raise ValueError(f"unknown C update {c_update!r}; use one of {', '.join(C_UPDATES)}")
     se = SelfExpression(len(x), init=c_init, zero_diag=zero_diag).to(x.device)
-    opt = torch.optim.Adam(list(ae.parameters()) + list(se.parameters()), lr=lr)
-    curve = []
+    prox = c_update == "prox"
+    if prox and zero_diag:
+        with torch.no_grad():
+            se.coef.fill_diagonal_(0.0)
+    params = list(ae.parameters()) + ([] if prox else list(se.parameters()))
+    opt = torch.optim.Adam(params, lr=lr)
+    curve, v = [], None
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
                      leave=False):
         z = ae.encode(x)
         zc = se(z)
-        C = se.C
-        terms = lrsc_loss(x, ae.decode(zc), z, zc, C, W, lambda1=lambda1, lambda2=lambda2, mu=mu,
-                          gamma=gamma, sigma=sigma, reg=reg)
+        C = se.coef if prox else se.C
+        terms = lrsc_loss(x, ae.decode(zc), z, zc, C, W, lambda1=lambda1,
+                          lambda2=0.0 if prox else lambda2, mu=mu, gamma=gamma, sigma=sigma,
+                          reg=reg, scale=scale)
         opt.zero_grad(set_to_none=True)
+        se.coef.grad = None
         terms["loss"].backward()
+        if prox:
+            with torch.no_grad():
+                zf = z.detach().flatten(1)
+                if v is None:
+                    v = torch.ones(zf.shape[1], 1, dtype=zf.dtype, device=zf.device)
+                norm2, v = _spectral_norm_sq(zf, v)
+                cnt = term_counts(len(x), x[0].numel(), zf.shape[1], scale)
+                L = max(lambda1 * norm2 / cnt["selfexp"], 1e-12)
+                prox_c_step(se.coef, se.coef.grad, c_step / L, lambda2 / cnt["reg"], reg,
+                            zero_diag)
+                terms["reg"] = regulariser(se.coef, reg) / cnt["reg"]
+                terms["loss"] = terms["loss"] + lambda2 * terms["reg"]
         opt.step()
         if step % log_every == 0 or step == steps or step == 1:
             curve.append({"phase": "finetune", "step": step,
-                          **{k: v.item() for k, v in terms.items()}})
+                          **{k: float(v_.detach()) for k, v_ in terms.items()},
+                          **latent_stats(z)})
     return se, curve
 
 
@@ -115,7 +212,8 @@ def teacher_affinity(T, t, device) -> tuple[torch.Tensor | None, float | None]:
 
 def pretrain(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int, batch_size: int,
              lr: float, init_state: dict | None = None, T: np.ndarray | None = None,
-             mu: float = 0.0, t="auto", device: str = "auto", progress: bool = True) -> dict:
+             mu: float = 0.0, t="auto", scale: str = "sum", device: str = "auto",
+             progress: bool = True) -> dict:
     """Algorithm 2, first loop, for one seed. The autoencoder starts from ``init_state`` (the
     meta-learner, task level) or fresh weights, and trains on reconstruction plus mu times the
     distillation term with W = eq. (5) on the teacher's features ``T`` of the target (model
@@ -132,7 +230,7 @@ def pretrain(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int,
         ae.load_state_dict(init_state)
     W, t_used = teacher_affinity(T, t, dev) if mu else (None, None)
     curve = pretrain_autoencoder(ae, x, k1, min(batch_size, len(x)), lr, gen, progress=progress,
-                                 W=W, mu=mu) if k1 > 0 else []
+                                 W=W, mu=mu, scale=scale) if k1 > 0 else []
     return {"state_dict": {k: v.cpu() for k, v in ae.state_dict().items()}, "curve": curve,
             "t": t_used}
 
@@ -140,7 +238,8 @@ def pretrain(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int,
 def finetune(features: np.ndarray, kind: str, *, arch: dict, state_dict: dict, seed: int, k2: int,
              lr: float, lambda1: float, lambda2: float, reg: str, c_init: float,
              zero_diag: bool = True, T: np.ndarray | None = None, mu: float = 0.0,
-             gamma: float = 0.0, sigma: float = 1.0, t="auto", device: str = "auto",
+             gamma: float = 0.0, sigma: float = 1.0, t="auto", scale: str = "sum",
+             c_update: str = "adam", c_step: float = 1.0, device: str = "auto",
              progress: bool = True) -> dict:
     """Algorithm 2, second loop, with eq. (9) from pre-trained weights (eq. (1), DSC-Net, when
     mu = gamma = 0): returns the final C, the latent codes Z, the fine-tuned weights and the
@@ -156,7 +255,8 @@ def finetune(features: np.ndarray, kind: str, *, arch: dict, state_dict: dict, s
     W, _ = teacher_affinity(T, t, dev) if mu else (None, None)
     se, curve = finetune_selfexpression(ae, x, steps=k2, lr=lr, lambda1=lambda1, lambda2=lambda2,
                                         reg=reg, c_init=c_init, zero_diag=zero_diag, W=W, mu=mu,
-                                        gamma=gamma, sigma=sigma, progress=progress)
+                                        gamma=gamma, sigma=sigma, scale=scale, c_update=c_update,
+                                        c_step=c_step, progress=progress)
     with torch.no_grad():
         C = se.C.detach().cpu().numpy()
         z = ae.encode(x).cpu().numpy()
@@ -168,29 +268,26 @@ def train_lrsc(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: in
                batch_size: int, lr_pretrain: float, k2: int, lr: float, lambda1: float,
                lambda2: float, reg: str, c_init: float, zero_diag: bool = True,
                init_state: dict | None = None, T: np.ndarray | None = None, mu: float = 0.0,
-               gamma: float = 0.0, sigma: float = 1.0, t="auto", device: str = "auto",
+               gamma: float = 0.0, sigma: float = 1.0, t="auto", scale: str = "sum",
+               c_update: str = "adam", c_step: float = 1.0, device: str = "auto",
                progress: bool = True) -> dict:
     """Algorithm 2 on one dataset and seed: ``pretrain`` then ``finetune``. With a random
     init and mu = gamma = 0 this is DSC-Net (DSCN-L1 / DSCN-L2), number for number."""
     pre = pretrain(features, kind, arch=arch, seed=seed, k1=k1, batch_size=batch_size,
-                   lr=lr_pretrain, init_state=init_state, T=T, mu=mu, t=t, device=device,
-                   progress=progress)
-    res = finetune(features, kind, arch=arch, state_dict=pre["state_dict"], seed=seed, k2=k2, lr=lr,
-                   lambda1=lambda1, lambda2=lambda2, reg=reg, c_init=c_init, zero_diag=zero_diag,
-                   T=T, mu=mu, gamma=gamma, sigma=sigma, t=t, device=device, progress=progress)
-    res["curve"] = pre["curve"] + res["curve"]
-    return res
-
-
-def train_dscnet(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int,
-                 batch_size: int, lr_pretrain: float, k2: int, lr: float, lambda1: float,
-                 lambda2: float, reg: str, c_init: float, zero_diag: bool = True,
-                 device: str = "auto", progress: bool = True) -> dict:
-    """DSC-Net (DSCN-L1 / DSCN-L2): eq. (1), a fresh autoencoder, no external knowledge."""
-    pre = pretrain(features, kind, arch=arch, seed=seed, k1=k1, batch_size=batch_size,
-                   lr=lr_pretrain, device=device, progress=progress)
-    res = finetune(features, kind, arch=arch, state_dict=pre["state_dict"], seed=seed, k2=k2, lr=lr,
-                   lambda1=lambda1, lambda2=lambda2, reg=reg, c_init=c_init, zero_diag=zero_diag,
+                   lr=lr_pretrain, init_state=init_state, T=T, mu=mu, t=t, scale=scale,
                    device=device, progress=progress)
+    res = finetune(features, kind, arch=arch, state_dict=pre["state_dict"], seed=seed, k2=k2, lr=lr,
+                   lambda1=lambda1, lambda2=lambda2, reg=reg, c_init=c_init, zero_diag=zero_diag,
+                   T=T, mu=mu, gamma=gamma, sigma=sigma, t=t, scale=scale, c_update=c_update,
+                   c_step=c_step, device=device, progress=progress)
     res["curve"] = pre["curve"] + res["curve"]
     return res
+
+
+def train_dscnet(features: np.ndarray, kind: str, **kw) -> dict:
+    """DSC-Net (DSCN-L1 / DSCN-L2): eq. (1), a fresh autoencoder, no external knowledge
+    (``train_lrsc`` with no init, no teacher, mu = gamma = 0)."""
+    for key in ("init_state", "T", "mu", "gamma"):
+        if kw.get(key):
+            raise ValueError(f"train_dscnet takes no {key}: DSC-Net uses no external knowledge")
+    return train_lrsc(features, kind, **kw)

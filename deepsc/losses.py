@@ -6,17 +6,45 @@ import torch.nn.functional as F
 
 from .selfexpr import regulariser
 
+SCALES = ("sum", "mean")
 
-def dscnet_loss(x, x_hat, z, zc, C, lambda1: float, lambda2: float, reg: str) -> dict:
-    """LRSC eq. (1), the DSC-Net base loss, as sums (not means):
+
+def term_counts(n: int, x_dim: int, z_dim: int, scale: str = "sum") -> dict:
+    """What each term of eq. (9) is divided by. ``'sum'``: nothing (the paper's sums).
+    ``'mean'`` (scale-free): each term by the number of points or pairs it sums over,
+
+        rec      1/2 ||X - X~||_F^2              / n          points
+        selfexp  1/2 ||Z - ZC||_F^2              / n          points
+        reg      ||C||_l                         / n          points (columns of C)
+        distill  1/2 sum_{i!=j} W_ij |Z_i-Z_j|^2 / (n (n-1))  ordered pairs
+        selfsup  sum_i L_c(i)                    / n          points
+
+    so that mu and gamma mean the same at any n (in the sums, eq. 4 grows like n^2 and the
+    rest like n). Coordinates stay summed, as in eq. (1): rec, selfexp and reg keep their
+    ratios, so lambda1 and lambda2 mean what they mean in the sums (and Adam, invariant to a
+    constant factor on the loss, takes the same eq. (1) steps). ``x_dim`` and ``z_dim`` are
+    not used by either form; they are accepted so a caller states the shapes once.
+    """
+    if scale == "sum":
+        return dict.fromkeys(("rec", "selfexp", "reg", "distill", "selfsup"), 1)
+    if scale == "mean":
+        return {"rec": n, "selfexp": n, "reg": n, "distill": max(n * (n - 1), 1), "selfsup": n}
+    raise ValueError(f"unknown loss scale {scale!r}; use one of {', '.join(SCALES)}")
+
+
+def dscnet_loss(x, x_hat, z, zc, C, lambda1: float, lambda2: float, reg: str,
+                scale: str = "sum") -> dict:
+    """LRSC eq. (1), the DSC-Net base loss, as sums (``scale='sum'``):
 
         L_b = 1/2 ||X - X_hat||_F^2 + lambda1/2 ||Z - ZC||_F^2 + lambda2 ||C||_l
 
-    with X_hat = decoder(ZC). Returns the total and its three terms (for the curves).
+    with X_hat = decoder(ZC); ``scale='mean'`` divides each term by ``term_counts``. Returns
+    the total and its three (scaled) terms (for the curves).
     """
-    rec = 0.5 * (x - x_hat).pow(2).sum()
-    selfexp = 0.5 * (z - zc).pow(2).sum()
-    creg = regulariser(C, reg)
+    cnt = term_counts(len(x), x[0].numel(), z[0].numel(), scale)
+    rec = 0.5 * (x - x_hat).pow(2).sum() / cnt["rec"]
+    selfexp = 0.5 * (z - zc).pow(2).sum() / cnt["selfexp"]
+    creg = regulariser(C, reg) / cnt["reg"]
     total = rec + lambda1 * selfexp + lambda2 * creg
     return {"loss": total, "rec": rec, "selfexp": selfexp, "reg": creg}
 
@@ -91,7 +119,7 @@ def infonce_loss(z: torch.Tensor, g: torch.Tensor, sigma: float, reduction: str 
 
 
 def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu: float = 0.0,
-              gamma: float = 0.0, sigma: float = 1.0, reg: str = "l2") -> dict:
+              gamma: float = 0.0, sigma: float = 1.0, reg: str = "l2", scale: str = "sum") -> dict:
     """LRSC eq. (9), the loss on the target data (eq. (7) when gamma = 0), as sums:
 
         L_f = 1/2 ||X - X~||^2 + lambda1/2 ||Z - ZC||_F^2 + lambda2 ||C||_l
@@ -100,14 +128,16 @@ def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu:
     with L_c eq. (8) at temperature sigma and W eq. (5) on the teacher's features of the
     target. The paper writes ||C||_F^2 in eq. (9) (LRSC-L2); LRSC-L1 uses the l1 norm
     (``reg``). A term with weight 0 is not computed, so mu = gamma = 0 is eq. (1) exactly.
+    ``scale='mean'`` is the scale-free form: every term divided by ``term_counts``.
     """
-    terms = dscnet_loss(x, x_hat, z, zc, C, lambda1, lambda2, reg)
+    terms = dscnet_loss(x, x_hat, z, zc, C, lambda1, lambda2, reg, scale)
+    cnt = term_counts(len(x), x[0].numel(), z[0].numel(), scale)
     if mu:
         if W is None:
             raise ValueError("mu > 0 needs W (eq. 5), the teacher's affinity of the target data")
-        terms["distill"] = distillation_loss(z, W)
+        terms["distill"] = distillation_loss(z, W) / cnt["distill"]
         terms["loss"] = terms["loss"] + mu * terms["distill"]
     if gamma:
-        terms["selfsup"] = infonce_loss(z, zc, sigma)
+        terms["selfsup"] = infonce_loss(z, zc, sigma) / cnt["selfsup"]
         terms["loss"] = terms["loss"] + gamma * terms["selfsup"]
     return terms

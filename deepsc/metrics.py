@@ -34,3 +34,19 @@ def summarize(per_seed: list[dict]) -> dict:
         out[f"{key}_std"] = round(float(vals.std()), 4)
         out[f"{key}_per_seed"] = [round(float(v), 4) for v in vals]
     return out
+
+
+def knn_agreement(F: np.ndarray, y, k: int = 10) -> float:
+    """Share of each point's k nearest neighbours (cosine, i.e. Euclidean on L2-normalised
+    rows) that carry its label: how well a feature space's local geometry, which W of eq. (5)
+    and the self-expression both rely on, matches the classes. Rows of ``F`` are points."""
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import normalize
+
+    y = np.asarray(y)
+    F = normalize(np.asarray(F, dtype=np.float64).reshape(len(F), -1))
+    k = min(k, len(F) - 1)
+    if k < 1:
+        raise ValueError("knn_agreement needs at least two points")
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(F).kneighbors(F)
+    return float((y[idx[:, 1:]] == y[:, None]).mean())

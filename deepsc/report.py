@@ -1,5 +1,15 @@
-"""The papers' numbers and the Markdown tables that put ours beside them."""
+"""The papers' numbers and the Markdown tables that put ours beside them.
+
+A cell without a number says why in a few words (`not run: no data`, `not run: not in the
+suite`, ...) and carries a footnote marker; the footnote, printed once under each table that
+uses it, says what to do. A missing dataset's full story (what it needs, where it was looked
+for, how to provide it) is printed once per dataset by `missing_data_section`, not in cells.
+The figures are in deepsc.plots.
+"""
 from __future__ import annotations
+
+import posixpath
+import re
 
 # LRSC (AAAI 2021) Tables 1 and 2: (ACC, NMI, ARI). Keys: our dataset names (Table 1 is the
 # 10,000-point column of Table 2 for the images, all of BBC, 10 groups of 20 Newsgroups).
@@ -70,8 +80,200 @@ METHOD_NAMES = {"dscn_l1": "DSCN-L1", "dscn_l2": "DSCN-L2", "lrsc_l1": "LRSC-L1"
                 "sscn_oos": "SSCN-OoS (inductive)", "dscnet_sscn_ae": "DSC-Net (SSCN autoencoder)"}
 
 
+# Rows that are not deep networks: the reference rows on the prepared features and the
+# classical baselines (the summary's "best reference row").
+REFERENCE_METHODS = ["kmeans", "spectral_knn"] + BASELINE_METHODS
+ABLATION_PAPER_DATASETS = ["bbc", "notmnist5k"]
+MAX_CELL = 60  # characters: a cell longer than this is a report nobody reads
+
+# Why a cell has no number: (footnote marker, footnote). The cell reads "not run: <label>".
+NOT_RUN = {
+    "no data": ("¹", "no data: the dataset's raw files are not on this machine. 'Missing data' at "
+                     "the top of reports/results.md (and reports/data.md) says, once per dataset, "
+                     "what was tried and how to provide it."),
+    "not in the suite": ("²", "not in the suite: params.yaml does not run this cell. Add the dataset "
+                              "to suite.datasets (DSC-Net and reference rows), suite.external "
+                              "(LRSC rows) or baselines.datasets (SSC, EnSC, SSC-OMP, LRR), e.g. "
+                              "`dvc exp run -S 'suite.datasets=[digits,fmnist10k]'`."),
+    "no external data": ("³", "no external data: LRSC learns from external data (a text target's "
+                              "meta corpus, `data.datasets.<name>.meta`; for images the first "
+                              "prepared dataset of `data.external_images`), and this target has "
+                              "none here."),
+    "unavailable": ("⁴", "unavailable: an upstream stage could not produce this cell."),
+}
+
+
+def not_run_label(status: str | None) -> str:
+    """The few words (a key of NOT_RUN) that say why a result is missing, from the status the
+    stages wrote (None: no result at all, i.e. the suite does not run it)."""
+    if status is None:
+        return "not in the suite"
+    s = status.lower()
+    if s.startswith("data unavailable"):  # the target's own data (evaluate's status)
+        return "no data"
+    if "not in the suite" in s or "not in baselines.methods" in s:
+        return "not in the suite"
+    if any(k in s for k in ("external", "meta corpus", "teacher@", "meta@")):
+        return "no external data"  # checked before the sources: it quotes theirs
+    if "no source provides" in s:
+        return "no data"
+    return "unavailable"
+
+
+def not_run(status: str | None) -> str:
+    label = not_run_label(status)
+    return f"not run: {label}{NOT_RUN[label][0]}"
+
+
+def footnotes(*texts: str, details: dict[str, list[str]] | None = None) -> str:
+    """The footnotes whose markers occur in ``texts`` (one paragraph each, in NOT_RUN's order),
+    with optional detail lines per label (e.g. which external data a target lacks)."""
+    out = []
+    for label, (marker, note) in NOT_RUN.items():
+        if any(marker in t for t in texts):
+            extra = (details or {}).get(label) or []
+            out.append(f"{marker} {note}" + ("" if not extra else " " + "; ".join(extra) + "."))
+    return "\n\n".join(out)
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _cell(m: dict, key: str) -> str:
     return f"{m[key]:.3f} ± {m[key + '_std']:.3f}"
+
+
+def _status(m: dict | None) -> str | None:
+    return None if m is None else m.get("status", "ok")
+
+
+def _results(m: dict, pp: str) -> dict:
+    return m["results"].get(pp) or next(iter(m["results"].values()))
+
+
+# --- missing data: once per dataset, in reports/data.md and at the top of reports/results.md ---
+
+_UNAVAILABLE = re.compile(
+    r"dataset '(?P<source>[^']+)': no source provides (?P<needs>.+?)\. Tried: (?P<tried>.*?)\. "
+    r"Fix: (?P<fix>.*?)(?=; dataset '[^']+': no source provides |\s*$)", re.S)
+
+
+def parse_unavailable(reason: str) -> list[dict]:
+    """The raw sources a dataset's 'unavailable' reason names (deepsc.data.sources'
+    DataUnavailable text, one per missing source): source, needs, tried, fix."""
+    return [m.groupdict() for m in _UNAVAILABLE.finditer(reason or "")]
+
+
+def summarize_tried(tried: str) -> str:
+    """'cache /a/x; cache /a/y; mirror /m/d/x; download URL: error' -> 'cache /a (2 paths);
+    mirror /m/d/x; download URL: error': where a file was looked for, one entry per kind."""
+    if not tried.strip() or tried.strip() == "nothing":
+        return "nothing (no cache, no mirror, downloads off)"
+    by_kind: dict[str, list[str]] = {}
+    for item in tried.split("; "):
+        kind, _, rest = item.strip().partition(" ")
+        by_kind.setdefault(kind, []).append(rest)
+    parts = []
+    for kind, rests in by_kind.items():
+        if kind == "download":
+            parts += [f"download {_short(r, 160)}" for r in rests]
+            continue
+        try:
+            where = posixpath.commonpath(rests) if len(rests) > 1 else rests[0]
+        except ValueError:
+            where = rests[0]
+        parts.append(f"{kind} {where}" + (f" ({len(rests)} paths)" if len(rests) > 1 else ""))
+    return "; ".join(parts)
+
+
+def _fix(chunks: list[dict], download: bool | None) -> str:
+    fix = chunks[0]["fix"].strip()
+    dirs = [m.group(1) for c in chunks if (m := re.search(r"copy them into (.+?), or ", c["fix"]))]
+    if len(chunks) > 1 and len(dirs) == len(chunks):
+        fix = fix.replace(dirs[0], " and ".join(dict.fromkeys(dirs)), 1)
+    if download is False and "connect to the network" in fix:
+        fix = fix.replace("connect to the network",
+                          "connect to the network and set data.download: true in params.yaml")
+    return fix
+
+
+def missing_data_lines(infos: dict[str, dict], download: bool | None = None) -> list[str]:
+    """One Markdown bullet per unavailable dataset of ``infos`` (prepare's info.json by name):
+    the files it needs, the places tried, the fix. Datasets that lack the very same raw
+    sources share one bullet, so each is named exactly once."""
+    groups: dict[tuple, dict] = {}
+    for name, info in infos.items():
+        if info.get("status") == "ok":
+            continue
+        reason = str(info.get("reason") or info.get("status") or "unknown")
+        chunks = parse_unavailable(reason)
+        key = tuple((c["source"], c["needs"]) for c in chunks) or ("unparsed", reason)
+        groups.setdefault(key, {"names": [], "chunks": chunks, "reason": reason})["names"].append(name)
+    lines = []
+    for g in groups.values():
+        names = ", ".join(g["names"])
+        chunks = g["chunks"]
+        if not chunks:
+            lines.append(f"- **{names}**: {_short(g['reason'], 400)}")
+            continue
+        needs = " and ".join(f"{c['needs']} (source `{c['source']}`)" for c in chunks)
+        tried = "; ".join((f"{c['source']}: " if len(chunks) > 1 else "") + summarize_tried(c["tried"])
+                          for c in chunks)
+        lines.append(f"- **{names}**: needs {needs}. Tried: {tried}. Fix: {_fix(chunks, download)}")
+    return lines
+
+
+def missing_data_section(infos: dict[str, dict], download: bool | None = None,
+                         heading: str = "## Missing data") -> str:
+    """The 'Missing data' section ('' when every dataset is prepared)."""
+    lines = missing_data_lines(infos, download)
+    if not lines:
+        return ""
+    return "\n".join([heading, "",
+                      "Not prepared on this machine, so every cell that needs one of them reads "
+                      f"'not run: no data{NOT_RUN['no data'][0]}'. One line per dataset (datasets "
+                      "that lack the same raw files share a line): what it needs, where it was "
+                      "looked for, how to provide it. docs/data.md describes every source.", "",
+                      *lines])
+
+
+# --- tables ---
+
+def _best(metrics: dict[str, dict], methods, protocol: dict[str, str]) -> str:
+    """'NAME: acc ± std' of the method with the best mean ACC (post-processing: protocol's, or
+    'none', the paper's), or why there is none."""
+    cands, statuses = [], []
+    for method in methods:
+        m = metrics.get(method)
+        if m is None:
+            continue
+        if _status(m) != "ok":
+            statuses.append(m["status"])
+            continue
+        r = _results(m, protocol.get(method, "none"))
+        cands.append((r["acc"], method, r))
+    if cands:
+        _, method, r = max(cands, key=lambda c: c[0])
+        return f"{METHOD_NAMES.get(method, method)}: {_cell(r, 'acc')}"
+    return not_run(statuses[0]) if statuses else "—"
+
+
+def summary_table(metrics: dict[str, dict[str, dict]], datasets,
+                  protocol: dict[str, str] | None = None) -> str:
+    """Per dataset of the suite: our best deep row, our best reference row (k-means, spectral,
+    the classical baselines) and the paper's LRSC-L2, ACC side by side."""
+    protocol = protocol or {}
+    lines = ["| dataset | best deep row, ACC | best reference row, ACC | paper LRSC-L2 ACC |",
+             "|---|---|---|---|"]
+    for ds in datasets:
+        ms = metrics.get(ds, {})
+        deep = _best(ms, [k for k in ms if k not in REFERENCE_METHODS], protocol)
+        ref = _best(ms, REFERENCE_METHODS, protocol)
+        paper = PAPER_LRSC.get(ds, {}).get("lrsc_l2")
+        lines.append(f"| {ds} | {deep} | {ref} | {f'{paper[0]:.3f}' if paper else '—'} |")
+    return "\n".join(lines)
 
 
 def results_table(dataset: str, metrics: dict[str, dict]) -> str:
@@ -83,8 +285,8 @@ def results_table(dataset: str, metrics: dict[str, dict]) -> str:
         name = METHOD_NAMES.get(method, method)
         ref = paper.get(method)
         ref_s = " / ".join(f"{v:.3f}" for v in ref) if ref else "—"
-        if m.get("status", "ok") != "ok":
-            lines.append(f"| {name} | — | not run: {m['status']} | | | {ref_s} |")
+        if _status(m) != "ok":
+            lines.append(f"| {name} | — | {not_run(_status(m))} | | | {ref_s} |")
             continue
         for pp, s in m["results"].items():
             lines.append(f"| {name} | {pp} | {_cell(s, 'acc')} | {_cell(s, 'nmi')} | "
@@ -101,28 +303,38 @@ def timings_table(timings: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _counts(counts) -> str:
+    """Counts per class, in full when short, else 'K classes, min-max each'."""
+    vals = list(counts)
+    full = ", ".join(map(str, vals))
+    if len(full) <= MAX_CELL or not vals:
+        return full
+    return f"{len(vals)} classes, {min(vals)}-{max(vals)} each"
+
+
 def data_table(infos: dict[str, dict]) -> str:
-    """One row per prepared dataset: status, size, counts per class, feature statistics."""
-    lines = ["| dataset | source | status | points | shape | counts per class (prepared) | "
-             "raw counts per class | notes |", "|---|---|---|---|---|---|---|---|"]
+    """One row per prepared dataset (status, size, counts per class), then a detail line per
+    prepared dataset (raw counts by class name, feature statistics). Why a dataset is missing
+    is said once, by missing_data_section."""
+    lines = ["| dataset | source | status | points | shape | counts per class (prepared) |",
+             "|---|---|---|---|---|---|"]
+    details = []
     for name, info in infos.items():
         if info.get("status") != "ok":
-            reason = info.get("reason", info.get("status", "")).split(" Tried:")[0]
-            lines.append(f"| {name} | {info.get('source', '')} | not prepared: {reason} (places "
-                         f"tried and the fix: data/prepared/{name}/info.json) | | | | | |")
+            lines.append(f"| {name} | {info.get('source', '')} | not prepared: "
+                         f"{not_run_label(str(info.get('reason') or 'data unavailable'))} | | | |")
             continue
+        lines.append(f"| {name} | {info['source']} | ok | {info['n']} | {tuple(info['shape'])} | "
+                     f"{_counts(info['counts_per_class'])} |")
         raw = info.get("raw_counts_per_class", {})
         raw_s = (", ".join(f"{k}: {v}" for k, v in raw.items()) if len(raw) <= 20
                  else f"{len(raw)} classes, {min(raw.values())}-{max(raw.values())} each")
-        counts = info["counts_per_class"]
-        counts_s = (", ".join(map(str, counts)) if len(counts) <= 20
-                    else f"{len(counts)} classes, {min(counts)}-{max(counts)} each")
         notes = [f"{k}: {info[k]}" for k in ("vocabulary", "explained_variance", "n_meta", "fit_on",
                                                "target_groups", "skipped_unreadable", "split",
                                                "resize") if k in info]
-        lines.append(f"| {name} | {info['source']} | ok | {info['n']} | {tuple(info['shape'])} | "
-                     f"{counts_s} | {raw_s} | {'; '.join(map(str, notes))} |")
-    return "\n".join(lines)
+        details.append(f"- **{name}**: raw counts per class {raw_s or '—'}"
+                       + (f"; {'; '.join(map(str, notes))}" if notes else ""))
+    return "\n".join(lines) + ("\n\n" + "\n".join(details) if details else "")
 
 
 def external_table(teachers: dict[str, dict], metas: dict[str, dict]) -> str:
@@ -135,8 +347,8 @@ def external_table(teachers: dict[str, dict], metas: dict[str, dict]) -> str:
     for ds, meta in metas.items():
         teacher = teachers.get(ds, {})
         if meta.get("status") != "ok" or teacher.get("status") != "ok":
-            reason = meta.get("reason") or teacher.get("reason", "not run")
-            lines.append(f"| {ds} | {'not used' if 'not used' in reason else 'not run'}: {reason} | | | | | |")
+            reason = meta.get("reason") or teacher.get("reason") or "not run"
+            lines.append(f"| {ds} | {not_run(reason)} | | | | | |")
             continue
         acc = teacher["heldout_acc"]
         v, r, s, f = meta["validation"], meta["random_init"], meta["meta_selected"], meta["meta_final"]
@@ -151,19 +363,17 @@ def external_table(teachers: dict[str, dict], metas: dict[str, dict]) -> str:
 def _ours_vs_paper(m: dict | None, paper, pp: str = "none") -> list[str]:
     """Three cells (ACC, NMI, ARI): 'ours mean ± std (paper)', or why there is no number."""
     ref = [f" ({v:.3f})" for v in paper] if paper else ["", "", ""]
-    if m is None:
-        return [f"not run: not in the suite{r}" for r in ref]
-    if m.get("status", "ok") != "ok":
-        return [f"not run: {m['status']}{r}" for r in ref]
-    res = m["results"].get(pp) or next(iter(m["results"].values()))
+    if _status(m) != "ok":
+        return [f"{not_run(_status(m))}{r}" for r in ref]
+    res = _results(m, pp)
     return [f"{_cell(res, k)}{r}" for k, r in zip(("acc", "nmi", "ari"), ref)]
 
 
 def table1(metrics: dict[str, dict[str, dict]], datasets=TABLE1_DATASETS,
            methods=BASELINE_METHODS + PAPER_METHODS + ["kmeans", "spectral_knn"]) -> str:
     """The paper's Table 1: datasets x methods, ACC / NMI / ARI, 'ours (paper)' per cell.
-    ``metrics[dataset][method]`` is the evaluate stage's JSON; post-processing 'none'
-    (spectral clustering of 1/2(|C|+|C^T|), the paper's protocol)."""
+    ``metrics[dataset][method]`` is the evaluate stage's JSON (or a stub {'status': why});
+    post-processing 'none' (spectral clustering of 1/2(|C|+|C^T|), the paper's protocol)."""
     lines = ["| dataset | method | ACC | NMI | ARI |", "|---|---|---|---|---|"]
     for ds in datasets:
         for method in methods:
@@ -174,104 +384,37 @@ def table1(metrics: dict[str, dict[str, dict]], datasets=TABLE1_DATASETS,
 
 
 def table2(metrics: dict[str, dict[str, dict]], methods=BASELINE_METHODS + PAPER_METHODS) -> str:
-    """The paper's Table 2: Fashion-MNIST and notMNIST at 1,000 / 5,000 / 10,000 points, ACC
-    (NMI, ARI in the detailed per-dataset tables), 'ours (paper)' per cell."""
-    parts = []
-    for title, sizes in TABLE2_DATASETS.items():
-        lines = [f"**{title}**, ACC / NMI / ARI", "",
-                 "| method | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
-        for method in methods:
-            row = []
-            for ds in sizes:
-                c = _ours_vs_paper(metrics.get(ds, {}).get(method), PAPER_LRSC.get(ds, {}).get(method))
-                row.append(c[0] if c[0].startswith("not run") else " / ".join(c))
-            lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(row) + " |")
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts)
+    """The paper's Table 2: Fashion-MNIST and notMNIST at 1,000 / 5,000 / 10,000 points,
+    ACC / NMI / ARI 'ours (paper)', one block of rows per size."""
+    return "\n\n".join(f"**{title}**\n\n" + table1(metrics, sizes, methods)
+                       for title, sizes in TABLE2_DATASETS.items())
+
+
+def _per_seed(m: dict | None, key: str = "acc", pp: str = "none") -> str:
+    if _status(m) != "ok":
+        return ""
+    vals = _results(m, pp).get(f"{key}_per_seed") or []
+    s = ", ".join(f"{v:.3f}" for v in vals)
+    return s if len(s) <= MAX_CELL else f"{len(vals)} seeds, {min(vals):.3f}-{max(vals):.3f}"
 
 
 def table3(metrics: dict[str, dict[str, dict]], datasets) -> str:
     """The paper's Table 3, the ablation of LRSC-L2: which levels of knowledge each row
-    switches on, ACC / NMI / ARI 'ours (paper)'."""
-    lines = ["| dataset | task level | model level | self-supervision | ACC | NMI | ARI |",
-             "|---|---|---|---|---|---|---|"]
+    switches on, ACC / NMI / ARI 'ours (paper)', and our ACC per seed."""
+    lines = ["| dataset | task level | model level | self-supervision | ACC | NMI | ARI | "
+             "ACC per seed |", "|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
         for method, flags in ABLATION_ROWS.items():
-            cells = _ours_vs_paper(metrics.get(ds, {}).get(method),
-                                   PAPER_ABLATION.get(ds, {}).get(method))
-            lines.append(f"| {ds} | " + " | ".join(flags) + " | " + " | ".join(cells) + " |")
+            m = metrics.get(ds, {}).get(method)
+            cells = _ours_vs_paper(m, PAPER_ABLATION.get(ds, {}).get(method))
+            lines.append(f"| {ds} | " + " | ".join(flags) + " | " + " | ".join(cells)
+                         + f" | {_per_seed(m)} |")
     return "\n".join(lines)
 
 
-def _class_order(y):
-    import numpy as np
-    return np.argsort(np.asarray(y), kind="stable")
-
-
-def tsne_figure(z, y, path, *, seed: int = 0, perplexity: float = 30.0, title: str = "",
-                class_names=None) -> None:
-    """Figure 2 of LRSC: t-SNE (scikit-learn) of the latent codes Z, coloured by the true
-    class (labels only colour the plot, after training). Writes a PNG to ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from sklearn.manifold import TSNE
-
-    z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
-    emb = TSNE(n_components=2, perplexity=min(perplexity, (len(z) - 1) / 3), init="pca",
-               random_state=seed).fit_transform(z)
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
-    for k in np.unique(y):
-        m = y == k
-        name = class_names[k] if class_names is not None and k < len(class_names) else str(k)
-        ax.scatter(emb[m, 0], emb[m, 1], s=3, label=name)
-    ax.set_xticks([]), ax.set_yticks([])
-    ax.set_title(title, fontsize=9)
-    ax.legend(markerscale=4, fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-
-
-def affinity_figure(C, y, path, *, title: str = "") -> None:
-    """Figure 3 of LRSC: the affinity 1/2(|C| + |C^T|), rows and columns ordered by the true
-    class, with the class boundaries drawn. Colour scale clipped at the 99th percentile so the
-    block structure shows. Writes a PNG to ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    A = 0.5 * (np.abs(C) + np.abs(C.T))
-    order = _class_order(y)
-    A = A[np.ix_(order, order)]
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
-    ax.imshow(A, cmap="viridis", vmin=0, vmax=np.percentile(A, 99) or None,
-              interpolation="nearest")
-    bounds = np.cumsum(np.bincount(np.asarray(y)[order]))[:-1]
-    for b in bounds:
-        ax.axhline(b - 0.5, color="w", lw=0.5), ax.axvline(b - 0.5, color="w", lw=0.5)
-    ax.set_xticks([]), ax.set_yticks([])
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-
-
-def placeholder_figure(path, text: str) -> None:
-    """A PNG that says why a figure could not be drawn (e.g. its data was unavailable)."""
-    import textwrap
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 2), dpi=100)
-    ax.axis("off")
-    ax.text(0.5, 0.5, textwrap.fill(text[:400], 70), ha="center", va="center", fontsize=8)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+def ablation_datasets(external) -> list[str]:
+    """Table 3's datasets: the paper's (BBC, notMNIST-5000), then the other LRSC targets."""
+    return ABLATION_PAPER_DATASETS + [d for d in external if d not in ABLATION_PAPER_DATASETS]
 
 
 def sscn_table(metrics: dict[str, dict[str, dict]], reports: dict[str, dict], train: str,
@@ -299,3 +442,44 @@ def sscn_table(metrics: dict[str, dict[str, dict]], reports: dict[str, dict], tr
         lines.append(f"| {METHOD_NAMES[method]} | {ds} | {post} | " + " | ".join(cells)
                      + f" | {n_par} | {mem} | {wall} |")
     return "\n".join(lines)
+
+
+def table_cells(markdown: str) -> list[str]:
+    """Every cell of every Markdown table in ``markdown`` (header rows included), for checks
+    such as 'no cell is longer than MAX_CELL characters'."""
+    cells = []
+    for line in markdown.splitlines():
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|") and not set(line) <= set("|-: "):
+            cells += [c.strip() for c in line[1:-1].split("|")]
+    return cells
+
+
+def brief(status: str, n: int = 140) -> str:
+    """A status without the places tried (those are in 'Missing data'): up to the first
+    embedded "dataset '...': no source provides" or "Tried:", at most ``n`` characters."""
+    s = str(status)
+    for cut in ("dataset '", " Tried:"):
+        if cut in s:
+            s = s[: s.index(cut)]
+    return _short(s.rstrip(" :;("), n)
+
+
+def footnote_details(metrics: dict[str, dict[str, dict]]) -> dict[str, list[str]]:
+    """Per footnote label that needs it ('no external data', 'unavailable'): one short line per
+    (dataset, reason), e.g. 'digits: none of data.external_images (...) is prepared'."""
+    out: dict[str, list[str]] = {}
+    for ds, methods in metrics.items():
+        for m in methods.values():
+            st = _status(m)
+            if st in (None, "ok"):
+                continue
+            label = not_run_label(st)
+            if label in ("no external data", "unavailable"):
+                why = brief(st)
+                for prefix in ("unavailable: ", "no external data: "):
+                    why = why[len(prefix):] if why.startswith(prefix) else why
+                line = f"{ds}: {why}"
+                if line not in out.setdefault(label, []):
+                    out[label].append(line)
+    return out

@@ -244,6 +244,20 @@ def two_fold_teachers(X: np.ndarray, y: np.ndarray, kind: str, arch: dict, *, ep
             "heldout_acc": heldout, "curves": curves}
 
 
+def proxy_teacher_features(X: np.ndarray, y: np.ndarray, train_idx: np.ndarray, kind: str,
+                           arch: dict, **kw) -> np.ndarray:
+    """Teacher features for proxy targets (``deepsc.tune``): a teacher trained on the rows
+    ``train_idx`` only (Algorithm 1's meta-train split), applied to every row of X.
+
+    A proxy target is drawn from the held-out rows. The two-fold teachers have seen the
+    held-out *classes* (out-of-fold means other samples of the same classes), so their W is far
+    better on a proxy than on a real target, whose classes no teacher has seen; this teacher has
+    not seen the held-out classes either (when whole classes are held out), so the proxy
+    mimics the target's situation."""
+    model, _ = train_teacher(X[train_idx], y[train_idx], kind, arch, **kw)
+    return extract_features(model, X, device=kw.get("device", "auto"))
+
+
 def target_features(models: dict, X: np.ndarray, which: str, batch_size: int = 512,
                     device: str = "auto") -> np.ndarray:
     """T of the target data X from teacher 'm1', 'm2', or 'mean' (the average of both)."""

@@ -120,14 +120,20 @@ def init_levels(init: str) -> tuple[bool, bool]:
     return INITS[init]
 
 
-def by_kind(params: dict, key: str, kind: str | None) -> float:
+def by_kind(params: dict, key: str, kind: str | None, reg: str | None = None) -> float:
     """A top-level weight: one number for every dataset, or a mapping by data kind
-    ({text: .., image: ..}), since the summed terms of eq. (9) scale differently per kind."""
+    ({text: .., image: ..}), since the terms of eq. (9) weigh differently per kind; lambda2
+    may also be a mapping by regulariser ({l1: .., l2: ..}: ||C||_1 and ||C||_F^2 are different
+    norms), whose values may in turn be numbers or mappings by kind."""
     value = params[key]
+    if isinstance(value, dict) and reg is not None and reg in value:
+        value = value[reg]
     if isinstance(value, dict):
         if kind not in value:
-            raise SystemExit(f"{key} in params.yaml has no value for data kind {kind!r} "
-                             f"(give a number, or a mapping with keys text and image)")
+            raise SystemExit(f"{key} in params.yaml has no value for data kind {kind!r}"
+                             + (f" or regulariser {reg!r}" if reg else "")
+                             + " (give a number, or a mapping with keys text and image"
+                             + (", or l1 and l2)" if key == "lambda2" else ")"))
         value = value[kind]
     return float(value)
 
@@ -143,7 +149,7 @@ def variant_settings(params: dict, variant: str, kind: str | None = None) -> dic
     for key in ("reg", "task", "model", "self"):
         if key not in v:
             raise SystemExit(f"variants.{variant}.{key} is missing in params.yaml")
-    w = {key: by_kind(params, key, kind)
+    w = {key: by_kind(params, key, kind, v["reg"])
          for key in ("lambda1", "lambda2", "mu", "gamma", "sigma", "lambda3", "lambda4", "eta")}
     for key, value in w.items():
         if value < 0:

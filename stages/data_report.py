@@ -1,17 +1,20 @@
-"""Stage data_report: reports/data.md, what every prepared dataset holds (or why it is missing)."""
+"""Stage data_report: reports/data.md, what every prepared dataset holds and, once per missing
+dataset, what it needs, where it was looked for and how to provide it."""
 from common import ROOT, load_params, prepared_dir
 
 from deepsc.io import atomic_path, read_json
-from deepsc.report import data_table
+from deepsc.report import data_table, missing_data_section
 
 
 def main():
     p = load_params()
     infos = {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["datasets"]}
+    missing = missing_data_section(infos, p["data"].get("download"))
     with atomic_path(ROOT / "reports" / "data.md", ".md") as tmp:
         tmp.write_text("# Prepared data\n\nProduced by `dvc repro` (stage `data_report`). Raw "
                        "counts per class are checked against shared/data/MANIFEST.md by the "
-                       "loaders; a mismatch stops the run.\n\n" + data_table(infos) + "\n")
+                       "loaders; a mismatch stops the run.\n\n" + data_table(infos) + "\n"
+                       + (f"\n{missing}\n" if missing else ""))
 
 
 if __name__ == "__main__":

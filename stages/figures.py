@@ -10,7 +10,8 @@ import torch
 from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
 
 from deepsc.io import atomic_path, read_json
-from deepsc.report import METHOD_NAMES, affinity_figure, placeholder_figure, tsne_figure
+from deepsc.plots import affinity_figure, placeholder_figure, tsne_figure
+from deepsc.report import METHOD_NAMES, brief, not_run_label
 
 
 def main():
@@ -30,7 +31,10 @@ def main():
             reason = info.get("reason") or status.get("reason") or status["status"]
             for fig in ("tsne", "affinity"):
                 with atomic_path(out / f"{fig}.png", ".png") as tmp:
-                    placeholder_figure(tmp, f"not run: {name}: {reason}")
+                    why = brief(reason, 100)
+                    placeholder_figure(tmp, f"{name}: not run: {not_run_label(reason)}"
+                                            + (f" ({why})" if why else "")
+                                            + "; reports/results.md says more")
             return
         res = torch.load(model_dir / f"seed{seed}.pt", weights_only=True)
         y = np.load(prepared_dir(ds) / "labels.npz")["y"]

@@ -9,14 +9,26 @@ meta-learner meta@<dataset>-<init> when the init has the task level, and trains 
 reconstruction + mu * eq. (4) with W = eq. (5) on the teacher's features of the target when it
 has the model level. Writes models/pretrain_ext/<dataset>/<init>/seed<s>.pt.
 
+After each seed the autoencoder's label-free health check runs (deepsc.health: reconstruction
+error against the mean image, dead units per layer, effective rank of Z; thresholds
+``ae.<kind>.health``, default deepsc.health.Thresholds). A fresh (random) initialisation that
+fails it is started again with a fresh seed, at most ``ae.<kind>.restarts`` times (default 3);
+a meta-learned initialisation is not replaced (its health is recorded and warned about).
+Every attempt's figures go into the checkpoint (``health``, ``attempts``, ``train_seed``) and
+status.json (``health`` per seed, ``collapsed_seeds``, ``restarted_seeds``: seeds that needed
+a restart); every collapsed attempt prints a WARNING line to stderr.
+
 Reads features (and the teacher's features) only, never labels.
 """
+import sys
+
 import torch
 
 from common import (ROOT, by_kind, dataset_info, init_levels, is_ok, load_features, load_params,
                     stage_args, teacher_target, timed)
 
-from deepsc.finetune import pretrain
+from deepsc.finetune import pick_device, pretrain
+from deepsc.health import Thresholds, checkpoint_health, until_healthy
 from deepsc.io import atomic_dir, atomic_path, write_json
 
 
@@ -35,6 +47,36 @@ def external_init(ds: str, init: str) -> dict:
         if isinstance(out["T"], str):
             return {"reason": out["T"]}
     return out
+
+
+def pretrain_seed(name: str, X, kind: str, ae: dict, seed: int, ext: dict, mu: float, p: dict,
+                  restarts: int):
+    """deepsc.finetune.pretrain for one seed under the health check (deepsc.health), with up to
+    ``restarts`` fresh initialisations; a WARNING line on stderr for every collapsed attempt."""
+    dev = pick_device(p["finetune"]["device"])
+    thresholds = Thresholds(**ae.get("health", {}))
+
+    def train(s):
+        return pretrain(X, kind, arch=ae, seed=s, k1=ae["k1"], batch_size=ae["batch_size"],
+                        lr=ae["lr"], init_state=ext["init_state"], T=ext["T"], mu=mu, t=p["t"],
+                        scale=p["finetune"]["scale"], device=p["finetune"]["device"])
+
+    def check(res):
+        h = checkpoint_health(kind, ae, res["state_dict"], X, dev, thresholds)
+        if not h.healthy:
+            print(f"WARNING: {name} seed {seed}: pre-training COLLAPSED: {h.summary()}",
+                  file=sys.stderr, flush=True)
+        return h
+
+    res, h, attempts = until_healthy(train, check, seed, restarts)
+    if not h.healthy:
+        print(f"WARNING: {name} seed {seed}: STILL COLLAPSED after {len(attempts)} attempt(s); "
+              f"its weights are kept and marked collapsed in status.json", file=sys.stderr,
+              flush=True)
+    elif len(attempts) > 1:
+        print(f"WARNING: {name} seed {seed}: healthy after {len(attempts) - 1} restart(s) with a "
+              f"fresh initialisation (seed {attempts[-1]['seed']})", file=sys.stderr, flush=True)
+    return res, h, attempts
 
 
 def main():
@@ -56,14 +98,22 @@ def main():
             X = load_features(ds)
             ae = p["ae"][info["kind"]]
             mu = by_kind(p, "mu", info["kind"]) if init_levels(init)[1] else 0.0
+            restarts = int(ae.get("restarts", 3)) if ext["init_state"] is None else 0
+            health = {}
             for seed in p["seeds"]:
-                res = pretrain(X, info["kind"], arch=ae, seed=seed, k1=ae["k1"],
-                               batch_size=ae["batch_size"], lr=ae["lr"],
-                               init_state=ext["init_state"], T=ext["T"], mu=mu, t=p["t"],
-                               device=p["finetune"]["device"])
+                res, h, attempts = pretrain_seed(name, X, info["kind"], ae, seed, ext, mu, p,
+                                                 restarts)
+                kept = next(a for a in attempts if a["kept"])
+                health[str(seed)] = {**h.as_dict(), "train_seed": kept["seed"],
+                                     "attempts": len(attempts)}
                 with atomic_path(out / f"seed{seed}.pt") as tmp:
                     torch.save({"state_dict": res["state_dict"], "seed": seed, "init": init,
-                                "final": res["curve"][-1] if res["curve"] else {}}, tmp)
+                                "final": res["curve"][-1] if res["curve"] else {},
+                                "health": h.as_dict(), "train_seed": kept["seed"],
+                                "attempts": attempts}, tmp)
+            status.update(health=health, max_restarts=restarts,
+                          collapsed_seeds=[int(s) for s, v in health.items() if not v["healthy"]],
+                          restarted_seeds=[int(s) for s, v in health.items() if v["attempts"] > 1])
         write_json(out / "status.json", {**status, "init": init, "seeds": p["seeds"]})
 
 

@@ -51,7 +51,7 @@ def pretrain(ds: str, p: dict, info: dict) -> None:
 
 
 def train(ds: str, oos: str, p: dict, info: dict) -> None:
-    s, seeds = p["sscn"], p["seeds"]
+    s, seeds = p["sscn"], p["sscn"]["seeds"]
     ckpt = torch.load(AE_DIR / f"{ds}.pt", weights_only=True)
     oos_info = dataset_info(oos)
     reason = unavailable(info, oos_info) or (None if ckpt["status"] == "ok" else ckpt["status"])
@@ -115,7 +115,7 @@ def dscnet(ds: str, p: dict, info: dict) -> dict:
         del se
         with Stopwatch() as sc:
             for pp in p["cluster"]["postprocess"]:
-                for seed in p["seeds"]:
+                for seed in p["sscn"]["seeds"]:
                     labels[f"{pp}/seed{seed}"] = cluster_coef(C, info["n_clusters"], pp, seed=seed,
                                                               **p["cluster"].get(pp, {}))
         report["cluster_s"] = sc.seconds

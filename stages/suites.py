@@ -11,9 +11,17 @@ def sscn_methods(params: dict) -> dict[str, list[str]]:
     points) and 'dscnet_sscn_ae' on the training set, 'sscn_oos' on the out-of-sample set."""
     out: dict[str, list[str]] = {}
     for train, oos in (params.get("sscn", {}).get("datasets") or {}).items():
-        out.setdefault(train, []).extend(["sscn", "dscnet_sscn_ae"])
-        out.setdefault(oos, []).append("sscn_oos")
+        out.setdefault(train, []).extend(SSCN_METHODS[:2])
+        out.setdefault(oos, []).append(SSCN_METHODS[2])
     return out
+
+
+SSCN_METHODS = ("sscn", "dscnet_sscn_ae", "sscn_oos")
+
+
+def method_seeds(params: dict, method: str) -> list[int]:
+    """The seeds a method's stage runs: sscn.seeds for the SSCN stages, seeds for the rest."""
+    return list(params["sscn"]["seeds"] if method in SSCN_METHODS else params["seeds"])
 
 
 def all_methods(params: dict) -> dict[str, list[str]]:

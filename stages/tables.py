@@ -1,86 +1,147 @@
-"""Stage tables: reports/results.md, the paper's Tables 1-3 with our numbers beside the paper's,
-the detailed per-dataset tables (every post-processing), the external-knowledge table and the
-per-stage timings."""
-from common import ROOT, dataset_info, is_ok, load_params
+"""Stage tables: reports/results.md. It opens with a summary (per dataset of the suite: our
+best deep row, our best reference row, the paper's LRSC-L2) and, once per dataset, what data is
+missing and how to provide it; then the paper's Tables 1-3 with our numbers beside the paper's,
+the detailed per-dataset tables (every post-processing), SSCN, the external-knowledge table and
+the per-stage timings. A cell without a number says why in a few words, with a footnote."""
+from common import ROOT, is_ok, load_params, prepared_dir, suite_methods
 from suites import all_methods
 
 from deepsc.io import atomic_path, read_json
-from deepsc.report import (TABLE1_DATASETS, TABLE2_DATASETS, external_table, results_table,
-                           sscn_table, table1, table2, table3, timings_table)
+from deepsc.report import (ABLATION_ROWS, BASELINE_METHODS, PAPER_METHODS, TABLE1_DATASETS,
+                           TABLE2_DATASETS, ablation_datasets, external_table, footnote_details,
+                           footnotes, missing_data_section, results_table, sscn_table,
+                           summary_table, table1, table2, table3, timings_table)
+
+PAPER_DATASETS = TABLE1_DATASETS + sum(TABLE2_DATASETS.values(), []) + ["notmnist5k"]
+ALL_ROWS = list(dict.fromkeys(PAPER_METHODS + list(ABLATION_ROWS) + ["kmeans", "spectral_knn"]
+                              + BASELINE_METHODS))
+LRSC_ROWS = [m for m in ALL_ROWS if m.startswith("lrsc")]
 
 
-def load_metrics(p: dict) -> dict:
-    """reports/metrics/<dataset>/<method>.json of the suite; for datasets outside the suite whose
-    data is unavailable, a stub saying so (the tables then read 'not run: data unavailable')."""
+def load_infos(p: dict) -> dict:
+    return {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["datasets"]
+            if (prepared_dir(name) / "info.json").is_file()}
+
+
+def external_lack(p: dict, ds: str, infos: dict) -> str:
+    """Why a target of suite.datasets that is not in suite.external has no LRSC rows: it lacks
+    external data here, or the suite just does not run it."""
+    info = infos.get(ds, {})
+    if not is_ok(info):
+        return "data unavailable"
+    if info.get("kind") == "text":
+        return ("not in the suite (suite.external)" if info.get("n_meta") else
+                f"no external data: {ds} has no meta corpus (data.datasets.{ds}.meta)")
+    names = p["data"].get("external_images") or []
+    if any(is_ok(infos.get(n, {})) for n in names):
+        return "not in the suite (suite.external)"
+    return (f"no external data: not in suite.external, and none of data.external_images "
+            f"({', '.join(names) or 'empty'}) is prepared")
+
+
+def load_metrics(p: dict, infos: dict) -> dict:
+    """reports/metrics/<dataset>/<method>.json of the suite, plus stubs that say why a table
+    row has no number: a paper dataset outside the suite whose data is missing ('data
+    unavailable'), the LRSC rows of a target outside suite.external (what it lacks)."""
     metrics = {}
-    for ds in all_methods(p):
-        metrics[ds] = {m.stem: read_json(m) for m in sorted((ROOT / "reports" / "metrics" / ds).glob("*.json"))}
-    for ds in TABLE1_DATASETS + sum(TABLE2_DATASETS.values(), []) + ["notmnist5k"]:
-        if ds not in metrics and ds in p["data"]["datasets"]:
-            info = dataset_info(ds)
-            if not is_ok(info):
-                stub = {"status": "data unavailable (reports/data.md says why)"}
-                metrics[ds] = {m: stub for m in ["dscn_l1", "dscn_l2", "lrsc_l1", "lrsc_l2",
-                                                 "lrsc_l2_task", "lrsc_l2_task_model", "kmeans",
-                                                 "spectral_knn", "ssc", "ensc", "ssc_omp", "lrr"]}
+    for ds, methods in all_methods(p).items():  # only methods: other reports may sit beside them
+        paths = {m: ROOT / "reports" / "metrics" / ds / f"{m}.json" for m in methods}
+        metrics[ds] = {m: read_json(path) for m, path in paths.items() if path.is_file()}
+    for ds in PAPER_DATASETS:
+        if ds not in metrics and ds in infos and not is_ok(infos[ds]):
+            metrics[ds] = {m: {"status": "data unavailable"} for m in ALL_ROWS}
+    s = p["suite"]
+    for ds in s["datasets"]:
+        if ds not in s.get("external", []):
+            lack = external_lack(p, ds, infos)
+            for m in LRSC_ROWS:
+                metrics.setdefault(ds, {}).setdefault(m, {"status": lack})
     return metrics
 
 
 def main():
     p = load_params()
-    metrics = load_metrics(p)
+    infos = load_infos(p)
+    metrics = load_metrics(p, infos)
+    notes = footnote_details(metrics)
     dd = p["cluster"]["dscnet"]
+    suite = list(suite_methods(p))
+    extra = [d for d in suite if d not in PAPER_DATASETS]  # e.g. digits: not in the paper
+    pl = p.get("sscn", {}).get("pseudo_labels", "dscnet")
+    summary = summary_table(metrics, list(all_methods(p)),
+                            protocol={"sscn": pl, "dscnet_sscn_ae": pl, "sscn_oos": "classifier"})
+    t1 = table1(metrics, TABLE1_DATASETS + extra)
+    t2 = table2(metrics)
+    t3 = table3(metrics, ablation_datasets(p["suite"].get("external", [])))
     parts = ["# Results", "",
              f"Produced by `dvc repro`. Mean ± std over seeds {p['seeds']}, final training step, "
-             "no target labels before evaluation. Each cell of Tables 1-3 is 'ours (paper)'; ours "
-             "with the paper's post-processing: spectral clustering of 1/2(|C|+|C^T|). 'not run: "
-             "not in the suite' = add the dataset to suite.datasets / suite.external of "
-             "params.yaml. Paper numbers: LRSC (AAAI 2021), Tables 1-3.", "",
-             "## Table 1: clustering results", "", table1(metrics), "",
-             "## Table 2: Fashion-MNIST and notMNIST at 1,000 / 5,000 / 10,000 points", "",
-             table2(metrics), "",
-             "## Table 3: ablation of LRSC-L2 (paper: notMNIST at 5,000 points and BBC)", "",
-             table3(metrics, ["bbc", "notmnist5k"] + [d for d in p["suite"].get("external", [])
-                                                     if d not in ("bbc", "notmnist5k")]), "",
-             "## Every run, every post-processing", "",
-             "'post-processing': `none` = spectral clustering of 1/2(|C|+|C^T|); `dscnet` = "
-             f"DSC-Net's post_proC (rho, d, alpha = {dd['rho']}, {dd['d']}, {dd['alpha']}); "
-             "`features` = the reference rows on the prepared features.", ""]
+             "no target labels before evaluation. Cells of Tables 1-3 are 'ours (paper)', ours "
+             "with the paper's post-processing (spectral clustering of 1/2(|C|+|C^T|)); paper "
+             "numbers: LRSC (AAAI 2021), Tables 1-3. A cell without a number says why, and its "
+             "footnote under the table says what to do.", "",
+             "## Summary", "",
+             "Per dataset of the suite: our best deep row (DSC-Net, LRSC, SSCN) and our best "
+             "reference row (k-means, spectral, SSC, EnSC, SSC-OMP, LRR), mean ACC ± std with "
+             "post-processing `none` (SSCN: its own), beside the paper's LRSC-L2.", "",
+             summary, "", footnotes(summary, details=notes), ""]
+    missing = missing_data_section(infos, p["data"].get("download"))
+    if missing:
+        parts += [missing, ""]
+    parts += ["## Table 1: clustering results", "",
+              t1, "", footnotes(t1, details=notes), "",
+              "## Table 2: Fashion-MNIST and notMNIST at 1,000 / 5,000 / 10,000 points", "",
+              t2, "", footnotes(t2, details=notes), "",
+              "## Table 3: ablation of LRSC-L2 (paper: notMNIST at 5,000 points and BBC)", "",
+              "![Table 3 as bars: our mean, a dot per seed, the paper's value as a black tick]"
+              "(figures/ablation.png)", "",
+              t3, "", footnotes(t3, details=notes), "",
+              "## Every run, every post-processing", "",
+              "'post-processing': `none` = spectral clustering of 1/2(|C|+|C^T|); `dscnet` = "
+              f"DSC-Net's post_proC (rho, d, alpha = {dd['rho']}, {dd['d']}, {dd['alpha']}); "
+              "`features` = the reference rows on the prepared features. K2 loss curves per term: "
+              "reports/figures/loss_curves.png, `dvc plots show reports/plots/k2_terms.csv`.", ""]
+    runs = []
     for ds, methods in all_methods(p).items():
         m = {k: metrics[ds][k] for k in methods if k in metrics[ds]}
-        parts += [f"### {ds}", "", results_table(ds, m), ""]
+        runs += [f"### {ds}", "", results_table(ds, m), ""]
+    parts += runs + [footnotes(*runs, details=notes), ""]
     sscn_sets = p.get("sscn", {}).get("datasets") or {}
     if sscn_sets:
         reports = {r.stem: read_json(r) for r in sorted((ROOT / "reports" / "sscn").glob("*.json"))}
         parts += ["## SSCN (Busch et al. 2020), Table 1: transductive and inductive", "",
                   "SSCN trains on the first set and clusters it from Q = H H^T (post-processing "
-                  f"`{p['sscn']['pseudo_labels']}`) and with its rotation classifier "
+                  f"`{pl}`) and with its rotation classifier "
                   "(`classifier`); SSCN-OoS clusters the second, unseen set with the classifier "
                   "alone. DSC-Net: the same autoencoder, a full n x n C. Paper numbers are MNIST's "
                   "(10 runs; memory there is GPU memory, here the stage's CPU peak RSS, every "
                   "seed and both post-processings included; wall time of the whole stage). "
                   "`make bench-sscn` times the phases of one run.", ""]
-        for train, oos in sscn_sets.items():
-            parts += [f"### {train} -> {oos}", "",
-                      sscn_table(metrics, reports, train, oos, p["sscn"]["pseudo_labels"]), ""]
+        tabs = [sscn_table(metrics, reports, train, oos, pl) for train, oos in sscn_sets.items()]
+        for (train, oos), tab in zip(sscn_sets.items(), tabs):
+            parts += [f"### {train} -> {oos}", "", tab, ""]
+        parts += [footnotes(*tabs, details=notes), ""]
     ext = p["suite"].get("external", [])
     if ext:
         cells = [f"{ds}-{init}" for ds in ext for init in p["suite"]["inits"]]
         metas = {c: read_json(ROOT / "reports" / "meta" / f"{c}.json") for c in cells}
         teachers = {c: read_json(ROOT / "reports" / "teacher" / f"{c.rsplit('-', 1)[0]}.json")
                     for c in cells}
+        tab = external_table(teachers, metas)
         parts += ["## External knowledge: teachers and meta-learners", "",
                   "Validation on held-out episodes of the *external* data: each episode is "
                   "adapted to (Algorithm 1's inner loop), encoded, self-expressed (ISTA on "
                   "eq. 6's C-terms) and clustered; ACC/NMI against the external labels. The "
                   "meta-learned initialisation is the one with the best held-out ACC; 'final' "
                   "is the last iteration's. `-task`: eq. 6 with eta = 0 (Table 3's task-level "
-                  "row); `-task_model`: with eta.", "", external_table(teachers, metas), ""]
+                  "row); `-task_model`: with eta.", "", tab, "", footnotes(tab), ""]
     timings = [read_json(t) for t in sorted((ROOT / "reports" / "timings").glob("*.json"))]
     parts += ["## Run time of the last `dvc repro` of each stage (this machine)", "",
               timings_table(timings), ""]
+    text = "\n".join(parts)
+    while "\n\n\n" in text:  # an empty footnote block leaves a blank line too many
+        text = text.replace("\n\n\n", "\n\n")
     with atomic_path(ROOT / "reports" / "results.md", ".md") as tmp:
-        tmp.write_text("\n".join(parts))
+        tmp.write_text(text)
 
 
 if __name__ == "__main__":

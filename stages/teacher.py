@@ -6,7 +6,11 @@ scheme: one on M1, one on M2) and writes
 - data/teacher/<dataset>.npz: `meta` = each external sample's feature from the teacher that
   did not see it, `fold`, and `target` = features of the target data (teacher.target);
 - reports/teacher/<dataset>.json: each teacher's accuracy on the other fold (a sanity
-  number about the external data, not a target metric).
+  number about the external data, not a target metric);
+- in the npz also `proxy`: features of every external sample from a third teacher trained on
+  Algorithm 1's meta-train split only (meta.val_frac, meta.seed, K = meta.k), which tune@
+  uses for its proxy targets drawn from the held-out split (`proxy_heldout`: 'classes' when
+  whole classes are held out, so that teacher has not seen them, or 'samples').
 Never reads the target's labels.
 """
 import numpy as np
@@ -16,7 +20,8 @@ from common import (ROOT, dataset_info, external_data, load_features, load_param
                     timed)
 
 from deepsc.io import atomic_dir, atomic_path, write_json, write_npz
-from deepsc.teacher import build_teacher, target_features, two_fold_teachers
+from deepsc.meta import heldout_split
+from deepsc.teacher import proxy_teacher_features, target_features, two_fold_teachers
 
 
 def main():
@@ -30,7 +35,8 @@ def main():
         if isinstance(ext, str):
             write_json(out / "status.json", {"status": "unavailable", "reason": ext})
             write_npz(feats, meta=np.zeros((0, 0), np.float32), fold=np.zeros(0, np.int64),
-                      target=np.zeros((0, 0), np.float32))
+                      target=np.zeros((0, 0), np.float32), proxy=np.zeros((0, 0), np.float32),
+                      proxy_heldout=np.array("none"))
             write_json(report, {"status": "unavailable", "reason": ext})
             return
         X, y, name = ext
@@ -47,7 +53,15 @@ def main():
                            tmp)
         T = target_features(res["models"], load_features(ds), cfg["target"],
                             device=p["finetune"]["device"])
-        write_npz(feats, meta=res["meta_features"], fold=res["fold"], target=T)
+        m = p["meta"]
+        k = info["n_clusters"] if m["k"] == "auto" else int(m["k"])
+        train_idx, _, how = heldout_split(y, k, m["val_frac"], m["seed"])
+        proxy = proxy_teacher_features(X, y, train_idx, kind, hp["arch"], epochs=hp["epochs"],
+                                       batch_size=hp["batch_size"], lr=hp["lr"],
+                                       weight_decay=hp["weight_decay"], seed=cfg["seed"],
+                                       device=p["finetune"]["device"])
+        write_npz(feats, meta=res["meta_features"], fold=res["fold"], target=T, proxy=proxy,
+                  proxy_heldout=np.array(how))
         write_json(out / "status.json", {"status": "ok", "external": name})
         write_json(report, {"status": "ok", "external": name, "kind": kind, "n_external": len(X),
                             "n_classes": int(len(np.unique(y))), "feature_dim": int(T.shape[1]),

@@ -10,16 +10,18 @@ teacher's features) only, never labels. Writes models/dsc/<dataset>-<variant>/se
 (fine-tuned weights, final C and Z) and the training curves for `dvc plots`.
 """
 import csv
+import sys
 
 import torch
 
 from common import (ROOT, by_kind, dataset_info, is_ok, load_features, load_params, stage_args,
                     teacher_target, timed, variant_settings)
 
-from deepsc.finetune import finetune
+from deepsc.finetune import collapse_warning, finetune
 from deepsc.io import atomic_dir, atomic_path, read_json, write_json
 
-CURVE_FIELDS = ["seed", "step", "loss", "rec", "selfexp", "reg", "distill", "selfsup"]
+CURVE_FIELDS = ["seed", "step", "loss", "rec", "selfexp", "reg", "distill", "selfsup", "z_rms",
+                "z_erank"]
 
 
 def main():
@@ -36,7 +38,7 @@ def main():
                else ROOT / "models" / "pretrain" / args.dataset)
     with timed(f"{'lrsc' if lrsc else 'train'}@{name}"), \
             atomic_dir(ROOT / "models" / "dsc" / name) as out:
-        rows, status = [], dict(info)
+        rows, status, collapsed = [], dict(info), {}
         if lrsc and is_ok(status):
             if v["init"] not in p["suite"]["inits"]:
                 raise SystemExit(f"variant {args.variant!r} starts from init {v['init']!r}: add it "
@@ -55,16 +57,22 @@ def main():
                 res = finetune(
                     X, info["kind"], arch=p["ae"][info["kind"]], state_dict=pre["state_dict"],
                     seed=seed, k2=ft["k2"][info["kind"]], lr=ft["lr"], lambda1=by_kind(p, "lambda1", info["kind"]),
-                    lambda2=by_kind(p, "lambda2", info["kind"]), reg=v["reg"], c_init=ft["c_init"],
+                    lambda2=by_kind(p, "lambda2", info["kind"], v["reg"]), reg=v["reg"], c_init=ft["c_init"],
                     zero_diag=ft["zero_diag"], T=T, mu=v["mu"], gamma=v["gamma"],
-                    sigma=v["sigma"], t=p["t"], device=ft["device"])
+                    sigma=v["sigma"], t=p["t"], scale=ft["scale"],
+                    c_update=ft["c_update"][v["reg"]], c_step=ft["c_step"], device=ft["device"])
+                warn = collapse_warning(res["curve"])
+                if warn:
+                    print(f"WARNING: {name} seed {seed}: {warn}", file=sys.stderr)
+                collapsed[seed] = warn
                 with atomic_path(out / f"seed{seed}.pt") as tmp:
                     torch.save({"C": torch.from_numpy(res["C"]), "z": torch.from_numpy(res["z"]),
                                 "state_dict": res["state_dict"], "seed": seed}, tmp)
                 rows += [{"seed": seed, **r} for r in res["curve"]]
         write_json(out / "status.json", {"status": status["status"],
                                          **({"reason": status["reason"]} if "reason" in status else {}),
-                                         "seeds": p["seeds"], **v})
+                                         "seeds": p["seeds"], **v,
+                                         "collapse": {str(k): w for k, w in collapsed.items()}})
         with atomic_path(ROOT / "reports" / "curves" / f"{name}.csv", ".csv") as tmp, \
                 open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=CURVE_FIELDS, extrasaction="ignore")

@@ -31,6 +31,7 @@ def tiny_repo(tmp: Path):
                                                            **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
     (repo / ".dvc").mkdir()
     shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # dvc plots templates
     (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["seeds"] = [0, 1]
@@ -72,7 +73,8 @@ def tiny_repo(tmp: Path):
     p["ae"]["image"].update(k1=5)
     p["finetune"]["k2"] = {"text": 5, "image": 5}
     p["cluster"]["dscnet"]["d"] = 2
-    p["sscn"].update(datasets={"digits28": "digits28oos", "mnist10k": "mnist60k"}, q=2,
+    p["tune"].update(datasets=["digits"], draws=[0], seeds=[0], grid={"mu": [0.0, 1.0], "gamma": [0.05]})
+    p["sscn"].update(datasets={"digits28": "digits28oos", "mnist10k": "mnist60k"}, q=2, seeds=[0, 1],
                      batch_size=32, epochs=2, block=50, ae={"epochs": 2, "lr": 0.001,
                                                           "batch_size": None, "seed": 0},
                      classifier={**p["sscn"]["classifier"], "epochs": 2, "batch_size": 32,

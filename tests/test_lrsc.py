@@ -170,3 +170,87 @@ def test_a_weight_can_be_given_per_data_kind():
         by_kind(p, "mu", "audio")
     with pytest.raises(SystemExit, match="mu must be >= 0"):
         variant_settings({**p, "mu": {"text": -1.0, "image": 0.0}}, "a", "text")
+
+
+def test_scale_free_eq9_is_the_summed_loss_divided_by_the_stated_counts():
+    """scale='mean' = each summed term / the points or pairs it sums over (small case)."""
+    x, xh, z, zc, C, W = _terms()        # n = 7 points, x 5 coords, z 3 coords
+    n, D = 7, 5
+    kw = dict(lambda1=2.0, lambda2=0.5, mu=0.3, gamma=0.7, sigma=0.5, reg="l1")
+    s = lrsc_loss(x, xh, z, zc, C, W, **kw)
+    m = lrsc_loss(x, xh, z, zc, C, W, **kw, scale="mean")
+    counts = {"rec": n, "selfexp": n, "reg": n, "distill": n * (n - 1), "selfsup": n}
+    for key, cnt in counts.items():
+        assert float(m[key]) == pytest.approx(float(s[key]) / cnt, rel=1e-6), key
+    expect = (m["rec"] + 2.0 * m["selfexp"] + 0.5 * m["reg"] + 0.3 * m["distill"]
+              + 0.7 * m["selfsup"])
+    assert float(m["loss"]) == pytest.approx(float(expect), rel=1e-6)
+    # the selfsup mean is F.cross_entropy's mean; rec is MSE / 2
+    assert float(m["selfsup"]) == pytest.approx(_direct_infonce(z, zc, 0.5) / n, rel=1e-5)
+    assert float(m["rec"]) == pytest.approx(0.5 * D * float(F.mse_loss(xh, x)), rel=1e-6)
+    with pytest.raises(ValueError, match="unknown loss scale"):
+        lrsc_loss(x, xh, z, zc, C, W, **kw, scale="median")
+
+
+def test_prox_c_step_is_soft_thresholding_of_a_gradient_step_with_exact_zeros():
+    from deepsc.finetune import prox_c_step
+
+    g = torch.Generator().manual_seed(3)
+    n, step, lam = 6, 0.5, 0.2
+    C0 = torch.randn(n, n, generator=g, dtype=torch.float64) * 0.3
+    grad = torch.randn(n, n, generator=g, dtype=torch.float64)
+    C = C0.clone()
+    prox_c_step(C, grad, step, lam, "l1")
+    for i in range(n):
+        for j in range(n):
+            u = float(C0[i, j] - step * grad[i, j])
+            want = 0.0 if i == j else math.copysign(max(abs(u) - step * lam, 0.0), u)
+            assert float(C[i, j]) == pytest.approx(want, abs=1e-15)
+    off = ~torch.eye(n, dtype=torch.bool)
+    u = (C0 - step * grad)[off]
+    assert int((C[off] == 0).sum()) == int((u.abs() <= step * lam).sum()) > 0  # exact zeros
+    C2 = C0.clone()
+    prox_c_step(C2, grad, step, lam, "l2", zero_diag=False)  # prox of lam ||C||_F^2
+    torch.testing.assert_close(C2, (C0 - step * grad) / (1 + 2 * step * lam))
+
+
+def test_prox_finetuning_gives_sparse_c_and_adam_does_not():
+    from deepsc.finetune import finetune
+
+    X = np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32)
+    ae = build_autoencoder("text", (16,), {"latent_dim": 8})
+    kw = dict(arch={"latent_dim": 8}, state_dict=ae.state_dict(), seed=0, k2=30, lr=1e-3,
+              lambda1=10.0, lambda2=1.0, reg="l1", c_init=1e-4, scale="mean", progress=False)
+    prox = finetune(X, "text", **kw, c_update="prox")
+    adam = finetune(X, "text", **kw, c_update="adam")
+    off = ~np.eye(40, dtype=bool)
+    assert (prox["C"][off] == 0).mean() > 0.5 and np.all(np.diag(prox["C"]) == 0)
+    assert (adam["C"][off] == 0).mean() == 0.0
+    assert all(np.isfinite(r["loss"]) for r in prox["curve"])
+    with pytest.raises(ValueError, match="unknown C update"):
+        finetune(X, "text", **kw, c_update="sgd")
+
+
+def test_collapse_monitor_fires_on_a_collapsing_run_and_not_on_a_healthy_one():
+    from deepsc.finetune import collapse_warning, finetune, latent_stats
+
+    # effective rank: d equal singular values give d, one direction gives 1
+    r = torch.randn(50, 4, dtype=torch.float64)
+    q, _ = torch.linalg.qr(r - r.mean(0))   # centred orthonormal columns
+    assert latent_stats(q * 3.0)["z_erank"] == pytest.approx(4.0, rel=1e-6)
+    line = torch.outer(torch.linspace(-1, 1, 50), torch.ones(4))
+    assert latent_stats(line)["z_erank"] == pytest.approx(1.0, abs=1e-6)
+    X = np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32)
+    torch.manual_seed(0)
+    ae = build_autoencoder("text", (16,), {"latent_dim": 8})
+    kw = dict(arch={"latent_dim": 8}, state_dict=ae.state_dict(), seed=0, k2=150, lr=1e-2,
+              lambda2=0.0, reg="l2", c_init=0.0, progress=False)
+    # with C = 0 fixed near zero and a huge self-expression weight, Z = 0 is the optimum
+    bad = finetune(X, "text", **kw, lambda1=1e6)
+    assert "latent collapse" in (collapse_warning(bad["curve"]) or "")
+    good = finetune(X, "text", **kw, lambda1=0.1)
+    assert collapse_warning(good["curve"]) is None
+    # a proximal C step far beyond 1/L blows the self-expression term up: flagged as diverged
+    wild = finetune(X, "text", **{**kw, "lr": 1e-3, "k2": 20}, lambda1=1.0, c_update="prox",
+                    c_step=50.0)
+    assert "diverged" in (collapse_warning(wild["curve"]) or "")

@@ -39,3 +39,16 @@ def test_summarize_mean_std():
     s = summarize([{"acc": 0.5, "nmi": 0.1, "ari": 0.0}, {"acc": 0.7, "nmi": 0.3, "ari": 0.2}])
     assert s["acc"] == pytest.approx(0.6) and s["acc_std"] == pytest.approx(0.1)
     assert s["nmi_per_seed"] == [0.1, 0.3]
+
+
+def test_knn_agreement_counts_same_label_neighbours():
+    from deepsc.metrics import knn_agreement
+
+    # two tight groups on orthogonal axes: every neighbour within a group shares the label
+    F = np.array([[1, 0.01], [1, 0.02], [1, 0.03], [0.01, 1], [0.02, 1], [0.03, 1]])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    assert knn_agreement(F, y, k=2) == 1.0
+    # with k = 3 each point's third neighbour is in the other group: 2 of 3 agree
+    assert knn_agreement(F, y, k=3) == pytest.approx(2 / 3)
+    # scale of a row does not matter (cosine geometry)
+    assert knn_agreement(F * np.arange(1, 7)[:, None], y, k=2) == 1.0

@@ -23,7 +23,7 @@ def test_repro_produces_metrics_and_table(repo):
     assert json.loads((repo / "reports/metrics/digits/kmeans.json").read_text())["status"] == "ok"
     table = (repo / "reports/results.md").read_text()
     assert "DSCN-L2" in table and "0.879" in table  # the paper's BBC number beside ours
-    assert "not run: data unavailable" in table and "LRSC_DATA_MIRROR" in table  # mnistsmall
+    assert "not run: no data¹" in table and "LRSC_DATA_MIRROR" in table  # mnistsmall
     shown = json.loads(run(dvc + ["metrics", "show", "--json"], repo, env))
     assert "reports/metrics/bbc/dscn_l1.json" in json.dumps(shown)
     run(dvc + ["plots", "show", "--json"], repo, env)
@@ -105,6 +105,11 @@ def test_lrsc_variant_matrix_tables_and_figures(repo):
     assert status["init"] == "task" and status["mu"] == 0 and status["gamma"] == 0
     status = json.loads((repo / "models/dsc/digits-lrsc_l2/status.json").read_text())
     assert status["init"] == "task_model" and status["mu"] > 0 and status["gamma"] > 0
+    assert set(status["collapse"]) == {"0", "1"}  # the latent monitor's verdict per seed
+    # knowledge quality, after training: features and the teacher (bbc's fixture has none)
+    know = json.loads((repo / "reports/metrics/digits/knowledge.json").read_text())
+    assert set(know) == {"features", "teacher"} and 0 <= know["teacher"]["knn10_agreement"] <= 1
+    assert set(json.loads((repo / "reports/metrics/bbc/knowledge.json").read_text())) == {"features"}
     results = (repo / "reports/results.md").read_text()
     for title in ("## Table 1", "## Table 2", "## Table 3"):
         assert title in results
@@ -121,13 +126,17 @@ def test_lrsc_variant_matrix_tables_and_figures(repo):
         assert len({row.count("|") for row in t}) == 1, t[0]
         assert set(t[1].replace("|", "")) <= {"-"}
     table3 = results.split("## Table 3")[1].split("##")[0]
-    assert "| bbc | ✓ |  |  | not run: unavailable" in table3 and "(0.879)" in table3
+    assert "| bbc | ✓ |  |  | not run: no external data³" in table3 and "(0.879)" in table3
     assert "| digits | ✓ | ✓ | ✓ | 0." in table3
-    assert "| notmnist10k | LRSC-L2 | not run: not in the suite (0.608)" in results
+    assert "| notmnist10k | LRSC-L2 | not run: not in the suite² (0.608)" in results
     for fig in ("tsne", "affinity"):
         assert (repo / f"reports/figures/{fig}.png").read_bytes()[:4] == b"\x89PNG"
     plots = run(dvc + ["plots", "show", "--json"], repo, env)
-    assert "reports/figures/tsne.png" in plots
+    assert "reports/figures/tsne.png" in plots and "reports/plots/k2_terms.csv" in plots
+    for fig in ("ablation", "loss_curves"):  # the plots stage: Table 3 as bars, K2 terms
+        assert (repo / f"reports/figures/{fig}.png").read_bytes()[:4] == b"\x89PNG"
+    from deepsc.report import MAX_CELL, table_cells
+    assert max(map(len, table_cells(results))) <= MAX_CELL
 
 
 def test_sscn_stages_metrics_and_table(repo):
@@ -148,7 +157,7 @@ def test_sscn_stages_metrics_and_table(repo):
     results = (repo / "reports/results.md").read_text()
     sscn = results.split("## SSCN")[1]
     assert "### digits28 -> digits28oos" in sscn and "| SSCN-OoS (inductive) | digits28oos |" in sscn
-    assert "| SSCN | mnist10k | dscnet | not run: data unavailable" in sscn and "66,291" in sscn
+    assert "| SSCN | mnist10k | dscnet | not run: no data¹" in sscn and "66,291" in sscn
     for b in ("ssc", "ensc", "ssc_omp", "lrr"):  # the classical baselines (baselines.datasets)
         m = json.loads((repo / f"reports/metrics/digits/{b}.json").read_text())
         assert m["status"] == "ok" and len(m["results"]["none"]["acc_per_seed"]) == 2
@@ -171,3 +180,15 @@ def test_repro_force_gives_identical_metrics(repo):
     run(dvc + ["repro", "-f", "-s", "train@digits-dscn_l2", "cluster@digits-dscn_l2", "evaluate"], repo, env)
     after = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
     assert before == after
+
+
+def test_tune_sweep_runs_on_external_data_only(repo):
+    repo, env, dvc, *_ = repo
+    res = json.loads((repo / "reports/tune/digits.json").read_text())
+    assert res["status"] == "ok" and len(res["runs"]) == 2 and res["best"]["mu"] in (0.0, 1.0)
+    assert all(0 <= r["acc"] <= 1 and r["heldout"] == "samples" for r in res["runs"])
+    assert "proxy ACC" in (repo / "reports/tune/digits.md").read_text()
+    stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["tune"]["do"]
+    deps = [d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]]
+    assert not any(d.endswith("labels.npz") and "${item}" in d for d in deps)  # never the target's
+    assert "data/prepared/${item}/meta.npz" in deps

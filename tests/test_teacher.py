@@ -139,3 +139,22 @@ def test_target_features_choice():
     np.testing.assert_allclose(target_features(models, X, "mean"), (f1 + f2) / 2)
     with pytest.raises(ValueError, match="'m1', 'm2', 'mean'"):
         target_features(models, X, "both")
+
+
+def test_proxy_teacher_never_sees_the_held_out_classes(monkeypatch):
+    from deepsc.meta import heldout_split
+
+    X, y = blobs(n_per=20, k=6)
+    train_idx, val_idx, how = heldout_split(y, 2, 0.25, 0)
+    assert how == "classes"
+    seen, real_train = [], teacher.train_teacher
+
+    def recording_train(Xs, ys, *args, **kw):
+        seen.append(set(np.unique(ys)))
+        return real_train(Xs, ys, *args, **kw)
+
+    monkeypatch.setattr(teacher, "train_teacher", recording_train)
+    feats = teacher.proxy_teacher_features(X, y, train_idx, "text", ARCH, **TEXT)
+    assert feats.shape[0] == len(X) and feats.dtype == np.float32
+    assert len(seen) == 1 and seen[0] == set(np.unique(y[train_idx]))
+    assert seen[0].isdisjoint(set(np.unique(y[val_idx])))
