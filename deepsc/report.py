@@ -444,6 +444,19 @@ def sscn_table(metrics: dict[str, dict[str, dict]], reports: dict[str, dict], tr
     return "\n".join(lines)
 
 
+def health_table(reports: dict[str, dict]) -> str:
+    """Per pre-training stage and seed: the label-free health verdict of Algorithm 2's first
+    loop (deepsc.health) and how many initialisations it took."""
+    rows = ["| stage | seed | healthy | rel. reconstruction error | effective rank of Z | attempts |",
+            "|---|---|---|---|---|---|"]
+    for stage, rep in sorted(reports.items()):
+        for seed, h in sorted(rep.get("health", {}).items(), key=lambda kv: int(kv[0])):
+            rows.append(f"| {stage} | {seed} | {'yes' if h.get('healthy') else '**COLLAPSED**'} "
+                        f"| {h.get('rel_rec', float('nan')):.3f} | {h.get('eff_rank', float('nan')):.1f} "
+                        f"| {h.get('attempts', 1)} |")
+    return "\n".join(rows)
+
+
 def table_cells(markdown: str) -> list[str]:
     """Every cell of every Markdown table in ``markdown`` (header rows included), for checks
     such as 'no cell is longer than MAX_CELL characters'."""

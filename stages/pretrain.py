@@ -115,6 +115,9 @@ def main():
                           collapsed_seeds=[int(s) for s, v in health.items() if not v["healthy"]],
                           restarted_seeds=[int(s) for s, v in health.items() if v["attempts"] > 1])
         write_json(out / "status.json", {**status, "init": init, "seeds": p["seeds"]})
+    # the same health figures, uncached, for the tables stage (a per-seed health column)
+    write_json(ROOT / "reports" / "health" / f"{name}.json",
+               {"stage": name, "status": status["status"], "health": status.get("health", {})})
 
 
 if __name__ == "__main__":

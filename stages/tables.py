@@ -9,7 +9,7 @@ from suites import all_methods
 from deepsc.io import atomic_path, read_json
 from deepsc.report import (ABLATION_ROWS, BASELINE_METHODS, PAPER_METHODS, TABLE1_DATASETS,
                            TABLE2_DATASETS, ablation_datasets, external_table, footnote_details,
-                           footnotes, missing_data_section, results_table, sscn_table,
+                           footnotes, health_table, missing_data_section, results_table, sscn_table,
                            summary_table, table1, table2, table3, timings_table)
 
 PAPER_DATASETS = TABLE1_DATASETS + sum(TABLE2_DATASETS.values(), []) + ["notmnist5k"]
@@ -134,6 +134,13 @@ def main():
                   "meta-learned initialisation is the one with the best held-out ACC; 'final' "
                   "is the last iteration's. `-task`: eq. 6 with eta = 0 (Table 3's task-level "
                   "row); `-task_model`: with eta.", "", tab, "", footnotes(tab), ""]
+    health = {h.stem: read_json(h) for h in sorted((ROOT / "reports" / "health").glob("*.json"))}
+    if any(r.get("health") for r in health.values()):
+        parts += ["## Pre-training health (Algorithm 2's first loop, label-free)", "",
+                  "Healthy: reconstruction error <= 0.5 of the mean-image baseline's, effective "
+                  "rank of Z >= 2, <= 90 % dead code units (deepsc/health.py). A collapsed "
+                  "random initialisation is restarted with a fresh one (ae.<kind>.restarts); "
+                  "'attempts' counts them.", "", health_table(health), ""]
     timings = [read_json(t) for t in sorted((ROOT / "reports" / "timings").glob("*.json"))]
     parts += ["## Run time of the last `dvc repro` of each stage (this machine)", "",
               timings_table(timings), ""]

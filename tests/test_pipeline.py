@@ -110,6 +110,9 @@ def test_lrsc_variant_matrix_tables_and_figures(repo):
     know = json.loads((repo / "reports/metrics/digits/knowledge.json").read_text())
     assert set(know) == {"features", "teacher"} and 0 <= know["teacher"]["knn10_agreement"] <= 1
     assert set(json.loads((repo / "reports/metrics/bbc/knowledge.json").read_text())) == {"features"}
+    # the pre-training health of every seed reaches the tables (issue 17)
+    results = (repo / "reports/results.md").read_text()
+    assert "## Pre-training health" in results and "| pretrain@digits | 1 |" in results
     results = (repo / "reports/results.md").read_text()
     for title in ("## Table 1", "## Table 2", "## Table 3"):
         assert title in results

@@ -186,3 +186,14 @@ def test_ablation_figure(tmp_path):
     ablation_figure(ours, PAPER_ABLATION, {r: r for r in ABLATION_ROWS}, tmp_path / "a.png",
                     notes={"notmnist5k": "not run: no data"})
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_health_table_marks_collapsed_seeds():
+    from deepsc.report import health_table
+
+    ok = {"rel_rec": 0.12, "eff_rank": 30.0, "healthy": True, "attempts": 1}
+    bad = {"rel_rec": 1.4, "eff_rank": 0.0, "healthy": False, "attempts": 4}
+    tab = health_table({"pretrain@x": {"health": {"1": bad, "0": ok}}})
+    lines = tab.splitlines()
+    assert lines[2] == "| pretrain@x | 0 | yes | 0.120 | 30.0 | 1 |"
+    assert lines[3] == "| pretrain@x | 1 | **COLLAPSED** | 1.400 | 0.0 | 4 |"
