@@ -60,7 +60,7 @@ def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: f
         xb = x[idx]
         zb = ae.encode(xb)
         b = len(xb)
-        cnt = (term_counts(b, xb[0].numel(), zb[0].numel(), "mean") if scale == "mean"
+        cnt = (term_counts(b, "mean") if scale == "mean"
                else {"rec": b, "distill": b * b / n})
         rec = reconstruction_loss(xb, ae.decode(zb)) / cnt["rec"]
         loss = rec
@@ -165,7 +165,7 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
             se.coef.fill_diagonal_(0.0)
     params = list(ae.parameters()) + ([] if prox else list(se.parameters()))
     opt = torch.optim.Adam(params, lr=lr)
-    curve, v = [], None
+    curve, v, cnt = [], None, term_counts(len(x), scale)
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
                      leave=False):
         z = ae.encode(x)
@@ -183,7 +183,6 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
                 if v is None:
                     v = torch.ones(zf.shape[1], 1, dtype=zf.dtype, device=zf.device)
                 norm2, v = _spectral_norm_sq(zf, v)
-                cnt = term_counts(len(x), x[0].numel(), zf.shape[1], scale)
                 L = max(lambda1 * norm2 / cnt["selfexp"], 1e-12)
                 prox_c_step(se.coef, se.coef.grad, c_step / L, lambda2 / cnt["reg"], reg,
                             zero_diag)

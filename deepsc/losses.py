@@ -9,7 +9,7 @@ from .selfexpr import regulariser
 SCALES = ("sum", "mean")
 
 
-def term_counts(n: int, x_dim: int, z_dim: int, scale: str = "sum") -> dict:
+def term_counts(n: int, scale: str = "sum") -> dict:
     """What each term of eq. (9) is divided by. ``'sum'``: nothing (the paper's sums).
     ``'mean'`` (scale-free): each term by the number of points or pairs it sums over,
 
@@ -22,8 +22,7 @@ def term_counts(n: int, x_dim: int, z_dim: int, scale: str = "sum") -> dict:
     so that mu and gamma mean the same at any n (in the sums, eq. 4 grows like n^2 and the
     rest like n). Coordinates stay summed, as in eq. (1): rec, selfexp and reg keep their
     ratios, so lambda1 and lambda2 mean what they mean in the sums (and Adam, invariant to a
-    constant factor on the loss, takes the same eq. (1) steps). ``x_dim`` and ``z_dim`` are
-    not used by either form; they are accepted so a caller states the shapes once.
+    constant factor on the loss, takes the same eq. (1) steps).
     """
     if scale == "sum":
         return dict.fromkeys(("rec", "selfexp", "reg", "distill", "selfsup"), 1)
@@ -41,7 +40,7 @@ def dscnet_loss(x, x_hat, z, zc, C, lambda1: float, lambda2: float, reg: str,
     with X_hat = decoder(ZC); ``scale='mean'`` divides each term by ``term_counts``. Returns
     the total and its three (scaled) terms (for the curves).
     """
-    cnt = term_counts(len(x), x[0].numel(), z[0].numel(), scale)
+    cnt = term_counts(len(x), scale)
     rec = 0.5 * (x - x_hat).pow(2).sum() / cnt["rec"]
     selfexp = 0.5 * (z - zc).pow(2).sum() / cnt["selfexp"]
     creg = regulariser(C, reg) / cnt["reg"]
@@ -131,7 +130,7 @@ def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu:
     ``scale='mean'`` is the scale-free form: every term divided by ``term_counts``.
     """
     terms = dscnet_loss(x, x_hat, z, zc, C, lambda1, lambda2, reg, scale)
-    cnt = term_counts(len(x), x[0].numel(), z[0].numel(), scale)
+    cnt = term_counts(len(x), scale)
     if mu:
         if W is None:
             raise ValueError("mu > 0 needs W (eq. 5), the teacher's affinity of the target data")
