@@ -19,7 +19,7 @@ from .health import effective_rank
 from .losses import (distillation_loss, heat_kernel_weights, lrsc_loss, reconstruction_loss,
                      term_counts)
 from .nets import build_autoencoder
-from .selfexpr import SelfExpression, regulariser
+from .selfexpr import SelfExpression, add_regulariser_grad_, regulariser_value
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -122,19 +122,58 @@ def prox_c_step(coef: torch.Tensor, grad: torch.Tensor, step: float, lambda2: fl
     """One proximal-gradient step on C, in place: a gradient step of size ``step`` on the smooth
     part of eq. (9), then the prox of ``step * lambda2 * ||C||_l``: soft-thresholding at
     step * lambda2 for 'l1' (exact zeros), shrinking by 1 / (1 + 2 step lambda2) for 'l2'
-    (the prox of the squared Frobenius norm); diag(C) = 0 is a projection."""
-    coef.sub_(step * grad)
-    if reg == "l1":
-        coef.copy_(torch.sign(coef) * torch.relu(coef.abs() - step * lambda2))
-    elif reg == "l2":
-        coef.div_(1.0 + 2.0 * step * lambda2)
-    else:
+    (the prox of the squared Frobenius norm); diag(C) = 0 is a projection. ``grad`` is used
+    as scratch (no n x n temporary) and holds garbage afterwards."""
+    if reg not in ("l1", "l2"):
         raise ValueError(f"unknown regulariser {reg!r}; use 'l1' or 'l2'")
+    coef.add_(grad, alpha=-step)
+    if reg == "l1":   # soft-threshold: c - clip(c, -thr, thr)
+        thr = step * lambda2
+        torch.clamp(coef, -thr, thr, out=grad)
+        coef.sub_(grad)
+    else:
+        coef.div_(1.0 + 2.0 * step * lambda2)
     if zero_diag:
         coef.fill_diagonal_(0.0)
 
 
 C_UPDATES = ("adam", "prox")
+
+
+def _adam(groups, lr: float) -> torch.optim.Adam:
+    """Adam as one fused pass over each buffer where torch has the kernel (CPU and CUDA
+    float32 in torch >= 2.4): on an n x n C the default kernel's several passes over
+    param, grad and both moments cost more than the self-expression product itself."""
+    try:
+        return torch.optim.Adam(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(groups, lr=lr)
+
+
+def k2_backward(ae, coef: torch.Tensor, x: torch.Tensor, W: torch.Tensor | None, *,
+                lambda1: float, lambda2: float, mu: float, gamma: float, sigma: float, reg: str,
+                scale: str, zero_diag: bool = True):
+    """Forward and backward of eq. (9) for one full-batch K2 step, leaving in ``.grad`` of the
+    autoencoder's parameters and of ``coef`` (C, its diagonal held at 0 when ``zero_diag``)
+    the gradient of eq. (9) with respect to them: autograd for the terms in Z, and for
+    lambda2 ||C||_l its value and an in-place analytic gradient (``lambda2 = 0``: the smooth
+    part only, for the proximal update). Returns Z and the (scaled) terms, detached."""
+    z = ae.encode(x)
+    zc = coef.T @ z   # the self-expressed codes (Z C)^T; diag(coef) = 0 replaces the mask
+    terms = lrsc_loss(x, ae.decode(zc), z, zc, None, W, lambda1=lambda1, lambda2=lambda2,
+                      mu=mu, gamma=gamma, sigma=sigma, reg=reg, scale=scale)
+    coef.grad = None
+    terms["loss"].backward()
+    terms = {k: t.detach() for k, t in terms.items()}
+    with torch.no_grad():
+        if zero_diag:
+            coef.grad.fill_diagonal_(0.0)
+        count = term_counts(len(x), scale)["reg"]
+        terms["reg"] = regulariser_value(coef, reg) / count
+        if lambda2:
+            terms["loss"] = terms["loss"] + lambda2 * terms["reg"]
+            add_regulariser_grad_(coef.grad, coef, lambda2 / count, reg)
+    return z.detach(), terms
 
 
 def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambda1: float,
@@ -153,30 +192,33 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     ||C||_l: ``prox_c_step``; for l1 this gives exact zeros, which Adam on |C| never does).
     Every logged row carries the latent monitor (``latent_stats``).
 
+    The step holds the n x n buffers it needs and no more (``benchmarks/k2_step.py``): C with
+    diag(C) = 0 kept by zeroing the diagonal of its gradient (Adam then never moves it; prox
+    projects), so ZC is one product with no masked copy of C; ||C||_l enters through its
+    value and an in-place analytic gradient, not autograd; eq. (8) keeps one n x n buffer
+    (``losses.infonce_loss``); Adam is fused. Same loss and gradients as autograd on
+    ``SelfExpression.C`` (tested in float64).
+
     Returns (self-expression layer, loss curve). The final step's C is the result: there is
     no early stopping and no selection of epochs.
     """
     if c_update not in C_UPDATES:
         raise ValueError(f"unknown C update {c_update!r}; use one of {', '.join(C_UPDATES)}")
-    se = SelfExpression(len(x), init=c_init, zero_diag=zero_diag).to(x.device)
-    prox = c_update == "prox"
-    if prox and zero_diag:
+    se = SelfExpression(len(x), init=c_init, zero_diag=zero_diag).to(x.device, x.dtype)
+    coef, prox = se.coef, c_update == "prox"
+    if zero_diag:
         with torch.no_grad():
-            se.coef.fill_diagonal_(0.0)
-    params = list(ae.parameters()) + ([] if prox else list(se.parameters()))
-    opt = torch.optim.Adam(params, lr=lr)
+            coef.fill_diagonal_(0.0)
+    groups = [{"params": list(ae.parameters())}] + ([] if prox else [{"params": [coef]}])
+    opt = _adam(groups, lr)
     curve, v, cnt = [], None, term_counts(len(x), scale)
+    w_reg = lambda2 / cnt["reg"]
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
                      leave=False):
-        z = ae.encode(x)
-        zc = se(z)
-        C = se.coef if prox else se.C
-        terms = lrsc_loss(x, ae.decode(zc), z, zc, C, W, lambda1=lambda1,
-                          lambda2=0.0 if prox else lambda2, mu=mu, gamma=gamma, sigma=sigma,
-                          reg=reg, scale=scale)
         opt.zero_grad(set_to_none=True)
-        se.coef.grad = None
-        terms["loss"].backward()
+        z, terms = k2_backward(ae, coef, x, W, lambda1=lambda1, lambda2=0.0 if prox else lambda2,
+                               mu=mu, gamma=gamma, sigma=sigma, reg=reg, scale=scale,
+                               zero_diag=zero_diag)
         if prox:
             with torch.no_grad():
                 zf = z.detach().flatten(1)
@@ -184,12 +226,13 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
                     v = torch.ones(zf.shape[1], 1, dtype=zf.dtype, device=zf.device)
                 norm2, v = _spectral_norm_sq(zf, v)
                 L = max(lambda1 * norm2 / cnt["selfexp"], 1e-12)
-                prox_c_step(se.coef, se.coef.grad, c_step / L, lambda2 / cnt["reg"], reg,
-                            zero_diag)
-                terms["reg"] = regulariser(se.coef, reg) / cnt["reg"]
-                terms["loss"] = terms["loss"] + lambda2 * terms["reg"]
+                prox_c_step(coef, coef.grad, c_step / L, w_reg, reg, zero_diag)
+                coef.grad = None
         opt.step()
         if step % log_every == 0 or step == steps or step == 1:
+            if prox:   # the prox path's ||C||_l after its step, as it always was logged
+                terms["reg"] = regulariser_value(coef, reg) / cnt["reg"]
+                terms["loss"] = terms["loss"] + lambda2 * terms["reg"]
             curve.append({"phase": "finetune", "step": step,
                           **{k: float(v_.detach()) for k, v_ in terms.items()},
                           **latent_stats(z)})

@@ -38,14 +38,17 @@ def dscnet_loss(x, x_hat, z, zc, C, lambda1: float, lambda2: float, reg: str,
         L_b = 1/2 ||X - X_hat||_F^2 + lambda1/2 ||Z - ZC||_F^2 + lambda2 ||C||_l
 
     with X_hat = decoder(ZC); ``scale='mean'`` divides each term by ``term_counts``. Returns
-    the total and its three (scaled) terms (for the curves).
+    the total and its three (scaled) terms (for the curves); with ``C=None`` the last term is
+    left out (the K2 loop adds its value and gradient without an n x n autograd temporary).
     """
     cnt = term_counts(len(x), scale)
     rec = 0.5 * (x - x_hat).pow(2).sum() / cnt["rec"]
     selfexp = 0.5 * (z - zc).pow(2).sum() / cnt["selfexp"]
+    total = rec + lambda1 * selfexp
+    if C is None:   # the caller handles ||C||_l itself (``finetune``: analytic gradient or prox)
+        return {"loss": total, "rec": rec, "selfexp": selfexp}
     creg = regulariser(C, reg) / cnt["reg"]
-    total = rec + lambda1 * selfexp + lambda2 * creg
-    return {"loss": total, "rec": rec, "selfexp": selfexp, "reg": creg}
+    return {"loss": total + lambda2 * creg, "rec": rec, "selfexp": selfexp, "reg": creg}
 
 
 def reconstruction_loss(x, x_hat) -> torch.Tensor:
@@ -100,6 +103,34 @@ def external_loss(x, x_hat, z, zc, C, W, *, lambda3: float, lambda4: float, eta:
     return terms
 
 
+class _InfoNCESum(torch.autograd.Function):
+    """sum_i [logsumexp_j S_ij - S_ii] for S = A B^T, holding one n x n buffer.
+
+    ``F.cross_entropy(A @ B.T, arange(n), reduction='sum')`` keeps the logits, the log-softmax
+    and, in backward, two n x n gradients: four n x n buffers. Here the logits become the
+    softmax P in place (saved for backward), and backward forms dS = g (P - I) once for the
+    two products dA = dS B, dB = dS^T A. Same value and gradients (tested
+    against cross_entropy in float64): two n x n buffers at the peak of backward, not four.
+    No double backward.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        s = a @ b.T
+        diag = torch.diagonal(s).sum()
+        lse = torch.logsumexp(s, dim=1)
+        p = s.sub_(lse[:, None]).exp_()   # softmax, in the logits' buffer
+        ctx.save_for_backward(a, b, p)
+        return lse.sum() - diag
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, p = ctx.saved_tensors
+        ds = p * g   # not in place: a retained graph may run backward again
+        torch.diagonal(ds).sub_(g)
+        return ds @ b, ds.T @ a
+
+
 def infonce_loss(z: torch.Tensor, g: torch.Tensor, sigma: float, reduction: str = "sum"):
     """LRSC eq. (8), the self-supervised task: Z_i and G_i = (ZC)_i are a positive pair, Z_i
     and every G_j (j != i) a negative one, after L2-normalisation of both:
@@ -109,12 +140,16 @@ def infonce_loss(z: torch.Tensor, g: torch.Tensor, sigma: float, reduction: str 
     i.e. the n-way softmax cross-entropy of classifying Z_i as G_i. ``reduction='sum'`` sums
     over the n points, the scale of the other terms of eq. (9) (sums over points);
     ``'mean'`` gives ``F.cross_entropy(Zn @ Gn.T / sigma, arange(n))``. Rows are points.
+    The n x n logits live in one buffer (``_InfoNCESum``); 1/sigma scales Zn (n x d), not
+    the logits.
     """
     if not sigma > 0:
         raise ValueError(f"sigma (the temperature of eq. 8) must be > 0, got {sigma}")
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"unknown reduction {reduction!r}; use 'sum' or 'mean'")
     zn, gn = F.normalize(z.flatten(1), dim=1), F.normalize(g.flatten(1), dim=1)
-    logits = zn @ gn.T / sigma
-    return F.cross_entropy(logits, torch.arange(len(z), device=z.device), reduction=reduction)
+    total = _InfoNCESum.apply(zn / sigma, gn)
+    return total if reduction == "sum" else total / len(z)
 
 
 def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu: float = 0.0,

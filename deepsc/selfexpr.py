@@ -37,3 +37,26 @@ def regulariser(C: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "l2":
         return (C * C).sum()
     raise ValueError(f"unknown regulariser {kind!r}; use 'l1' or 'l2'")
+
+
+def regulariser_value(C: torch.Tensor, kind: str) -> torch.Tensor:
+    """``regulariser`` without autograd and without an n x n temporary (a reduction only)."""
+    with torch.no_grad():
+        flat = C.reshape(-1)
+        if kind == "l1":
+            return torch.linalg.vector_norm(flat, ord=1)
+        if kind == "l2":
+            return torch.dot(flat, flat)
+    raise ValueError(f"unknown regulariser {kind!r}; use 'l1' or 'l2'")
+
+
+def add_regulariser_grad_(grad: torch.Tensor, C: torch.Tensor, weight: float, kind: str) -> None:
+    """grad += weight * d||C||_l / dC, in place: 2 C for 'l2'; sign(C) for 'l1' (the
+    subgradient autograd takes for |c|, 0 at c = 0)."""
+    with torch.no_grad():
+        if kind == "l2":
+            grad.add_(C, alpha=2.0 * weight)
+        elif kind == "l1":
+            grad.add_(torch.sign(C), alpha=weight)
+        else:
+            raise ValueError(f"unknown regulariser {kind!r}; use 'l1' or 'l2'")

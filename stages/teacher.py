@@ -13,12 +13,12 @@ scheme: one on M1, one on M2) and writes
   whole classes are held out, so that teacher has not seen them, or 'samples').
 Never reads the target's labels.
 """
-import numpy as np
-import torch
 
 from common import (ROOT, dataset_info, external_data, load_features, load_params, stage_args,
                     timed)
 
+import torch  # after common: its malloc settings come first (common.keep_freed_memory)
+import numpy as np
 from deepsc.io import atomic_dir, atomic_path, write_json, write_npz
 from deepsc.meta import heldout_split
 from deepsc.teacher import proxy_teacher_features, target_features, two_fold_teachers

@@ -12,11 +12,10 @@ teacher's features) only, never labels. Writes models/dsc/<dataset>-<variant>/se
 import csv
 import sys
 
-import torch
-
 from common import (ROOT, by_kind, dataset_info, is_ok, load_features, load_params, stage_args,
                     teacher_target, timed, variant_settings)
 
+import torch  # after common: its malloc settings come first (common.keep_freed_memory)
 from deepsc.finetune import collapse_warning, finetune
 from deepsc.io import atomic_dir, atomic_path, read_json, write_json
 

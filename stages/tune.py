@@ -7,11 +7,11 @@ params.yaml). Scored against the external labels; the target's labels are never 
 Writes reports/tune/<dataset>.json (every run, mean ± std per setting, the best setting, how
 well the internal criteria track proxy ACC) and reports/tune/<dataset>.md (the table).
 """
-import torch
 
 from common import (ROOT, by_kind, dataset_info, external_data, is_ok, load_params, stage_args,
                     timed)
 
+import torch  # after common: its malloc settings come first (common.keep_freed_memory)
 from deepsc.io import atomic_path, write_json
 from deepsc.tune import sweep
 

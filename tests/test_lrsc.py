@@ -200,7 +200,7 @@ def test_prox_c_step_is_soft_thresholding_of_a_gradient_step_with_exact_zeros():
     C0 = torch.randn(n, n, generator=g, dtype=torch.float64) * 0.3
     grad = torch.randn(n, n, generator=g, dtype=torch.float64)
     C = C0.clone()
-    prox_c_step(C, grad, step, lam, "l1")
+    prox_c_step(C, grad.clone(), step, lam, "l1")   # grad is the step's scratch space
     for i in range(n):
         for j in range(n):
             u = float(C0[i, j] - step * grad[i, j])
@@ -210,7 +210,7 @@ def test_prox_c_step_is_soft_thresholding_of_a_gradient_step_with_exact_zeros():
     u = (C0 - step * grad)[off]
     assert int((C[off] == 0).sum()) == int((u.abs() <= step * lam).sum()) > 0  # exact zeros
     C2 = C0.clone()
-    prox_c_step(C2, grad, step, lam, "l2", zero_diag=False)  # prox of lam ||C||_F^2
+    prox_c_step(C2, grad.clone(), step, lam, "l2", zero_diag=False)  # prox of lam ||C||_F^2
     torch.testing.assert_close(C2, (C0 - step * grad) / (1 + 2 * step * lam))
 
 
