@@ -18,7 +18,7 @@ The floor, per n and kind, measured in the same run:
 Goal (issue 15): step / floor <= 1.5 and peak / floor <= 1.5 at n = 10,000.
 
 Each measurement runs in a fresh subprocess, so its peak RSS is its own, with the stage
-scripts' process settings (``stages/common.py``: freed memory kept by malloc; run with
+scripts' process settings (``deepsc/runtime.py``: freed memory kept by malloc; run with
 DEEPSC_MALLOC=default for glibc's defaults, which cost every n x n temporary its page faults).
 
     python benchmarks/k2_step.py            # or: make bench
@@ -41,8 +41,9 @@ N2_BUFFERS = 6   # C, grad C, Adam m and v, W, the eq. 8 logits
 
 
 def _setup(n: int, kind: str):
-    sys.path.insert(0, str(ROOT / "stages"))
-    import common   # noqa: F401  (the stages' process settings: common.keep_freed_memory)
+    from deepsc.runtime import keep_freed_memory
+
+    keep_freed_memory()   # as the stage scripts do, before torch allocates
     import torch
 
     from deepsc.finetune import pick_device

@@ -8,10 +8,11 @@ reports/baselines/<dataset>.json (time and nonzeros per method).
 """
 import time
 
+import numpy as np
+
 from common import ROOT, dataset_info, is_ok, load_features, load_params, stage_args, timed
 from suites import BASELINES
 
-import numpy as np
 from deepsc.baselines import baseline_labels
 from deepsc.io import write_json, write_npz
 

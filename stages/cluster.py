@@ -5,10 +5,11 @@ Writes reports/clusters/<dataset>/<variant>.npz with one label vector per
 (post-processing, seed), keyed "<postprocess>/seed<s>".
 """
 
+import numpy as np
+import torch
+
 from common import ROOT, dataset_info, is_ok, load_params, timed, stage_args
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
-import numpy as np
 from deepsc.cluster import cluster_coef
 from deepsc.io import read_json, write_npz
 

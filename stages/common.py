@@ -5,34 +5,6 @@ their outputs atomically. The library itself never reads params.yaml.
 """
 from __future__ import annotations
 
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
-
-    PyTorch's CPU tensors come from malloc, which serves every block above 32 MiB with a fresh
-    mmap and unmaps it on free: a full-batch K2 step that allocates a few n x n temporaries
-    (400 MB each at n = 10,000) then pays their page faults on every step, about a quarter
-    of the step's time (``benchmarks/k2_step.py``). With mmap off, trimming off and one arena
-    (threads share the freed blocks), freed blocks are reused. Set DEEPSC_MALLOC=default to keep glibc's defaults. Returns whether the
-    settings took (False off glibc)."""
-    import ctypes
-    import os
-
-    if os.environ.get("DEEPSC_MALLOC", "").lower() == "default":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
-        # mallopt takes a C int: 2**31 - 1 bytes of free heap top are kept, not returned
-        return all(libc.mallopt(key, value) == 1 for key, value in
-                   ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1)))
-    except (OSError, AttributeError):
-        return False
-
-
-keep_freed_memory()   # first, before numpy and torch allocate
-
-
 import argparse
 import contextlib
 import signal
@@ -49,8 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A stage stopped by SIGTERM unwinds like Ctrl-C, so atomic writes remove their temp files.
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
 
 
 def stage_args(doc: str, *names: str) -> argparse.Namespace:

@@ -3,11 +3,11 @@
 The only stage that reads labels. Writes reports/metrics/<dataset>/<method>.json with, per
 post-processing, the mean ± std over seeds and the per-seed values.
 """
+import numpy as np
 
 from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
 from suites import all_methods, method_seeds
 
-import numpy as np
 from deepsc.io import atomic_dir, write_json
 from deepsc.metrics import knn_agreement, scores, summarize
 

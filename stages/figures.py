@@ -4,11 +4,11 @@ figures.dataset / figures.variant / figures.seed (default: BBC, LRSC-L2, seed 0)
 Labels only colour and order the plots, after training. Writes
 reports/figures/tsne.png and reports/figures/affinity.png (declared as `dvc plots`).
 """
+import numpy as np
+import torch
 
 from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
-import numpy as np
 from deepsc.io import atomic_path, read_json
 from deepsc.plots import affinity_figure, placeholder_figure, tsne_figure
 from deepsc.report import METHOD_NAMES, brief, not_run_label

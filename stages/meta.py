@@ -12,15 +12,20 @@ Writes
   the randomly initialised autoencoder on the same episodes, and the selected iteration;
 - reports/meta_curves/<dataset>-<init>/: the validation curve (dvclive), a `dvc plots` source.
 """
+
+from deepsc.runtime import keep_freed_memory
+
+keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
+
 from pathlib import Path
 
+import numpy as np
+import torch
 from dvclive import Live
 
 from common import (ROOT, by_kind, dataset_info, external_data, init_levels, load_params, stage_args,
                     timed)
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
-import numpy as np
 from deepsc.io import atomic_path, read_json, write_json
 from deepsc.meta import MetaConfig, meta_train
 

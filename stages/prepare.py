@@ -1,10 +1,10 @@
 """Stage prepare@<dataset>: raw files -> features.npz (what models see), labels.npz
 (evaluation only), meta.npz (external data in the same feature space, with its labels; empty
 where the external data is a dataset of its own) and info.json (counts, feature statistics)."""
+import numpy as np
 
 from common import check_dataset, load_params, prepared_dir, raw_dir, stage_args, timed
 
-import numpy as np
 from deepsc.data.prepare import prepare
 from deepsc.io import read_json, write_json, write_npz
 

@@ -20,12 +20,18 @@ a restart); every collapsed attempt prints a WARNING line to stderr.
 
 Reads features (and the teacher's features) only, never labels.
 """
+
+from deepsc.runtime import keep_freed_memory
+
+keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
+
 import sys
+
+import torch
 
 from common import (ROOT, by_kind, dataset_info, init_levels, is_ok, load_features, load_params,
                     stage_args, teacher_target, timed)
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
 from deepsc.finetune import pick_device, pretrain
 from deepsc.health import Thresholds, checkpoint_health, until_healthy
 from deepsc.io import atomic_dir, atomic_path, write_json

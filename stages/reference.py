@@ -1,8 +1,9 @@
 """Stage reference@<dataset>: k-means and k-NN spectral clustering on the prepared features."""
 
+import numpy as np
+
 from common import ROOT, dataset_info, is_ok, load_features, load_params, stage_args, timed
 
-import numpy as np
 from deepsc.cluster import kmeans_labels, spectral_knn_labels
 from deepsc.io import write_npz
 

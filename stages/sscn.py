@@ -14,12 +14,18 @@
 
 Reads images only; labels are read by the evaluate stage.
 """
+
+from deepsc.runtime import keep_freed_memory
+
+keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
+
 import time
+
+import numpy as np
+import torch
 
 from common import ROOT, dataset_info, is_ok, load_features, load_params, stage_args, timed
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
-import numpy as np
 from deepsc.cluster import cluster_coef
 from deepsc.finetune import finetune_selfexpression, pick_device
 from deepsc.io import Stopwatch, atomic_dir, atomic_path, read_json, write_json, write_npz

@@ -14,11 +14,16 @@ scheme: one on M1, one on M2) and writes
 Never reads the target's labels.
 """
 
+from deepsc.runtime import keep_freed_memory
+
+keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
+
+import numpy as np
+import torch
+
 from common import (ROOT, dataset_info, external_data, load_features, load_params, stage_args,
                     timed)
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
-import numpy as np
 from deepsc.io import atomic_dir, atomic_path, write_json, write_npz
 from deepsc.meta import heldout_split
 from deepsc.teacher import proxy_teacher_features, target_features, two_fold_teachers

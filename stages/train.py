@@ -9,13 +9,19 @@ term's weight is the top-level symbol times the variant's switch. Reads features
 teacher's features) only, never labels. Writes models/dsc/<dataset>-<variant>/seed<s>.pt
 (fine-tuned weights, final C and Z) and the training curves for `dvc plots`.
 """
+
+from deepsc.runtime import keep_freed_memory
+
+keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
+
 import csv
 import sys
+
+import torch
 
 from common import (ROOT, by_kind, dataset_info, is_ok, load_features, load_params, stage_args,
                     teacher_target, timed, variant_settings)
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
 from deepsc.finetune import collapse_warning, finetune
 from deepsc.io import atomic_dir, atomic_path, read_json, write_json
 

@@ -8,10 +8,15 @@ Writes reports/tune/<dataset>.json (every run, mean ± std per setting, the best
 well the internal criteria track proxy ACC) and reports/tune/<dataset>.md (the table).
 """
 
+from deepsc.runtime import keep_freed_memory
+
+keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
+
+import torch
+
 from common import (ROOT, by_kind, dataset_info, external_data, is_ok, load_params, stage_args,
                     timed)
 
-import torch  # after common: its malloc settings come first (common.keep_freed_memory)
 from deepsc.io import atomic_path, write_json
 from deepsc.tune import sweep
 
