@@ -7,7 +7,7 @@ ifneq ($(wildcard ../shared/data),)
 export LRSC_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: venv venv-install repro test bench bench-sscn bench-baselines bench-collapse clean-venv
+.PHONY: venv venv-install repro test bench bench-sscn bench-baselines bench-collapse bench-spectral clean-venv
 
 # The venv is (re)installed exactly when requirements.txt or pyproject.toml change in content:
 # the stamp $(VENV)/.installed holds their hash, so new mtimes (a fresh clone, a checkout back
@@ -50,6 +50,9 @@ bench-baselines: venv
 # Issue 17: collapsed pre-training seeds of the narrow AE (3-3-5, kernels 5-3-3), before/after.
 bench-collapse: venv
 	$(VENV)/bin/python benchmarks/collapse_bench.py --jobs 2
+
+bench-spectral: venv
+	$(VENV)/bin/python benchmarks/spectral_bench.py
 
 clean-venv:
 	rm -rf $(VENV)
