@@ -47,6 +47,12 @@ def planted_coef(n: int, k: int, per_point: int, seed: int) -> tuple[np.ndarray,
     return C, groups
 
 
+def knn_affinity(X: np.ndarray) -> sp.csr_matrix:
+    """The symmetrised 10-NN connectivity graph, as ``deepsc.cluster.spectral_knn_labels`` builds it."""
+    G = kneighbors_graph(X.reshape(len(X), -1), n_neighbors=10, include_self=False)
+    return sp.csr_matrix(0.5 * (G + G.T))
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -70,8 +76,7 @@ def main():
     rng = np.random.default_rng(args.seed + 1)
     bases = [np.linalg.qr(rng.standard_normal((50, 5)))[0] for _ in range(args.k)]
     X = np.stack([bases[g] @ rng.standard_normal(5) for g in groups]) + 0.01 * rng.standard_normal((args.n, 50))
-    G = kneighbors_graph(X, n_neighbors=10, include_self=False)
-    knn = sp.csr_matrix(0.5 * (G + G.T))
+    knn = knn_affinity(X)
     print(f"spectral step, n = {args.n}, K = {args.k}: deepsc.cluster.spectral_clustering vs "
           f"sklearn SpectralClustering(affinity='precomputed', defaults), same affinity")
     print(f"{'affinity':>26} {'ours s':>8} {'sklearn s':>10} {'speed-up':>9} {'ARI ours/sk':>12} "
@@ -82,9 +87,8 @@ def main():
     feats = ROOT / args.features
     if feats.is_file():   # a real graph: the reference row's affinity on prepared features
         with np.load(feats) as f:
-            Xr = f[f.files[0]].reshape(len(f[f.files[0]]), -1)
-        Gr = kneighbors_graph(Xr, n_neighbors=10, include_self=False)
-        cases.append((f"10-NN of {feats.parent.name}", sp.csr_matrix(0.5 * (Gr + Gr.T)), None))
+            Xr = f[f.files[0]]
+        cases.append((f"10-NN of {feats.parent.name}", knn_affinity(Xr), None))
     for name, A, truth in cases:
         ours, t_ours = timed(lambda: spectral_clustering(A, args.k, seed=args.seed))
         sk, t_sk = timed(lambda: SpectralClustering(n_clusters=args.k, affinity="precomputed",

@@ -12,9 +12,8 @@ def keep_freed_memory() -> bool:
     mmap and unmaps it on free: a full-batch K2 step that allocates a few n x n temporaries
     (400 MB each at n = 10,000) then pays their page faults on every step, about a quarter
     of the step's time (``benchmarks/k2_step.py``). With mmap off, trimming off and one arena
-    (threads share the freed blocks), freed blocks are reused. Set DEEPSC_MALLOC=default to keep glibc's defaults. Returns whether the
-    settings took (False off glibc)."""
-
+    (threads share the freed blocks), freed blocks are reused. Set DEEPSC_MALLOC=default to
+    keep glibc's defaults. Returns whether the settings took (False off glibc)."""
     if os.environ.get("DEEPSC_MALLOC", "").lower() == "default":
         return False
     try:
@@ -25,5 +24,3 @@ def keep_freed_memory() -> bool:
                    ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1)))
     except (OSError, AttributeError):
         return False
-
-
