@@ -1,0 +1,106 @@
+"""Run one part of the paper-scale suite (params.yaml, `paper_scale:`) and keep its numbers.
+
+    python tools/paper_scale.py news20            # dvc exp run --temp, then keep its metrics
+    python tools/paper_scale.py news20 --dry      # print the dvc command only
+    python tools/paper_scale.py news20 --keep-only EXP   # copy from an experiment that ran
+
+The part's overrides become `dvc exp run --temp -n paper-<name> -S key=value ...`: the
+experiment runs in a temporary copy of the workspace, so the default suite's outputs, params
+and dvc.lock stay as they are, and every stage it finishes is in the shared DVC cache (a run
+cut short resumes where it stopped). Its metrics (reports/metrics/<dataset>/*.json) and stage
+timings are then copied from the experiment's commit to reports/paper_scale/<dataset>/, with a
+run.json naming the experiment, its overrides and the commit it ran on. `dvc repro tables`
+puts them into the paper's columns of reports/results.md; `dvc exp show` lists the run.
+"""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def overrides(params: dict, name: str) -> dict:
+    parts = params.get("paper_scale") or {}
+    if name not in parts:
+        raise SystemExit(f"unknown paper-scale part {name!r}: add it under paper_scale in "
+                         f"params.yaml (known: {', '.join(parts) or 'none'})")
+    return parts[name]
+
+
+def set_flags(over: dict) -> list[str]:
+    """-S key=value flags; values in JSON, which DVC reads as YAML."""
+    flags = []
+    for key, value in over.items():
+        flags += ["-S", f"{key}={json.dumps(value)}"]
+    return flags
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def exp_ref(exp: str) -> str:
+    refs = [r for r in git("for-each-ref", "--format=%(refname)", "refs/exps").split()
+            if r.rsplit("/", 1)[-1] == exp]
+    if not refs:
+        raise SystemExit(f"no experiment named {exp!r} (dvc exp list): run it first")
+    return refs[-1]
+
+
+def keep(exp: str, name: str, over: dict) -> list[Path]:
+    """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/."""
+    ref = exp_ref(exp)
+    commit = git("rev-parse", ref).strip()
+    base = git("rev-parse", f"{commit}^").strip()
+    files = git("ls-tree", "-r", "--name-only", commit, "reports/metrics",
+                "reports/timings").split()
+    written = []
+    for ds in over["suite.datasets"]:
+        out = ROOT / "reports" / "paper_scale" / ds
+        out.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            parts = Path(f).parts
+            mine = (parts[1] == "metrics" and parts[2] == ds) or \
+                   (parts[1] == "timings" and f"@{ds}" in parts[2])
+            if mine:
+                dest = out / ("timings" if parts[1] == "timings" else "") / parts[-1]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(git("show", f"{commit}:{f}"))
+                written.append(dest)
+        if not any(p.suffix == ".json" and p.parent == out for p in written):
+            raise SystemExit(f"experiment {exp} has no reports/metrics/{ds}: did it finish?")
+        run = {"part": name, "experiment": exp, "experiment_commit": commit,
+               "code_commit": base, "overrides": over,
+               "command": f"python tools/paper_scale.py {name}"}
+        (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+        written.append(out / "run.json")
+    return written
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("name", help="a key of paper_scale in params.yaml")
+    ap.add_argument("--dry", action="store_true", help="print the dvc command, run nothing")
+    ap.add_argument("--keep-only", metavar="EXP", help="only copy from this experiment")
+    a = ap.parse_args()
+    over = overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), a.name)
+    exp = a.keep_only or f"paper-{a.name}"
+    cmd = ["dvc", "exp", "run", "--temp", "-n", exp, *set_flags(over)]
+    if a.dry:
+        print(" ".join(f"'{c}'" if "=" in c else c for c in cmd))
+        return
+    if not a.keep_only:
+        rc = subprocess.run(cmd, cwd=ROOT).returncode
+        if rc:
+            sys.exit(rc)
+    for path in keep(exp, a.name, over):
+        print(path.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
