@@ -510,8 +510,23 @@ def baseline_coef(method: str, X, **params):
     return _COEF[method](X, **params)
 
 
-def affinity(C):
-    """A = |C| + |C|^T (sparse CSR for sparse C, dense otherwise)."""
+AFFINITIES = ("none", "l2norm")
+
+
+def affinity(C, normalize: str = "none"):
+    """A = |C| + |C|^T (sparse CSR for sparse C, dense otherwise).
+
+    ``normalize="l2norm"``: each point's coefficient vector (a column of C) is first scaled to
+    unit L2 norm (zero columns stay zero), as ChongYou's subspace-clustering code does before
+    |C| + |C|^T; "none": C as it is (the affinity the LRSC paper describes)."""
+    if normalize not in AFFINITIES:
+        raise ValueError(f"unknown affinity {normalize!r} (baselines.affinity in params.yaml); "
+                         f"valid: {', '.join(AFFINITIES)}")
+    if normalize == "l2norm":
+        norms = np.sqrt(np.asarray(abs(C).power(2).sum(axis=0)).ravel() if sp.issparse(C)
+                        else (np.asarray(C) ** 2).sum(axis=0))
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms, dtype=float), where=norms > 0)
+        C = sp.csc_matrix(C) @ sp.diags(scale) if sp.issparse(C) else np.asarray(C) * scale
     if sp.issparse(C):
         A = abs(C)
         return sp.csr_matrix(A + A.T)
@@ -519,10 +534,24 @@ def affinity(C):
     return A + A.T
 
 
-def baseline_labels(method: str, X, k: int, seeds=(0,), n_jobs: int = 1, **params) -> dict:
-    """{seed: labels}: C computed once, spectral clustering of |C| + |C|^T for each seed."""
+def baseline_labels_by_affinity(method: str, X, k: int, seeds=(0,), affinities=("none",),
+                                n_jobs: int = 1, **params) -> dict:
+    """{affinity: {seed: labels}}: C computed once, then spectral clustering of each affinity
+    (see ``affinity``) for each seed."""
     _check_method(method)
+    for a in affinities:
+        if a not in AFFINITIES:
+            raise ValueError(f"unknown affinity {a!r} (baselines.affinity in params.yaml); "
+                             f"valid: {', '.join(AFFINITIES)}")
     seeds = [int(s) for s in seeds]
     C = baseline_coef(method, X, n_jobs=n_jobs, **params)
-    A = affinity(C)
-    return {s: spectral_clustering(A, k, s) for s in seeds}
+    out = {}
+    for a in affinities:
+        A = affinity(C, a)
+        out[a] = {s: spectral_clustering(A, k, s) for s in seeds}
+    return out
+
+
+def baseline_labels(method: str, X, k: int, seeds=(0,), n_jobs: int = 1, **params) -> dict:
+    """{seed: labels}: C computed once, spectral clustering of |C| + |C|^T for each seed."""
+    return baseline_labels_by_affinity(method, X, k, seeds, ("none",), n_jobs, **params)["none"]

@@ -39,14 +39,31 @@ def external_lack(p: dict, ds: str, infos: dict) -> str:
             f"({', '.join(names) or 'empty'}) is prepared")
 
 
+def paper_scale_runs(p: dict) -> dict[str, dict]:
+    """The kept paper-scale runs (tools/paper_scale.py): reports/paper_scale/<dataset>/, for
+    datasets outside the default suite, with their run.json (command, seeds, commit)."""
+    suite = set(all_methods(p))
+    runs = {}
+    for run in sorted((ROOT / "reports" / "paper_scale").glob("*/run.json")):
+        ds = run.parent.name
+        if ds not in suite:
+            runs[ds] = read_json(run)
+    return runs
+
+
 def load_metrics(p: dict, infos: dict) -> dict:
-    """reports/metrics/<dataset>/<method>.json of the suite, plus stubs that say why a table
-    row has no number: a paper dataset outside the suite whose data is missing ('data
-    unavailable'), the LRSC rows of a target outside suite.external (what it lacks)."""
+    """reports/metrics/<dataset>/<method>.json of the suite and reports/paper_scale/<dataset>/
+    of the kept paper-scale runs, plus stubs that say why a table row has no number: a paper
+    dataset outside both whose data is missing ('data unavailable'), the LRSC rows of a target
+    outside suite.external (what it lacks)."""
     metrics = {}
     for ds, methods in all_methods(p).items():  # only methods: other reports may sit beside them
         paths = {m: ROOT / "reports" / "metrics" / ds / f"{m}.json" for m in methods}
         metrics[ds] = {m: read_json(path) for m, path in paths.items() if path.is_file()}
+    for ds in paper_scale_runs(p):
+        metrics[ds] = {path.stem: read_json(path) for path in
+                       sorted((ROOT / "reports" / "paper_scale" / ds).glob("*.json"))
+                       if path.stem not in ("run", "knowledge")}
     for ds in PAPER_DATASETS:
         if ds not in metrics and ds in infos and not is_ok(infos[ds]):
             metrics[ds] = {m: {"status": "data unavailable"} for m in ALL_ROWS}
@@ -59,6 +76,22 @@ def load_metrics(p: dict, infos: dict) -> dict:
     return metrics
 
 
+def paper_scale_note(runs: dict[str, dict], metrics: dict) -> str:
+    """One line per kept paper-scale run: where its cells come from (command, seeds, commit)."""
+    if not runs:
+        return ""
+    lines = ["Paper-scale rows (outside the default suite; run apart, kept in "
+             "reports/paper_scale/<dataset>/, wall time per stage in its timings/):"]
+    for ds, run in runs.items():
+        seeds = sorted({tuple(m.get("seeds", [])) for m in metrics[ds].values()
+                        if m.get("status") == "ok"})
+        seeds_s = ", ".join(str(list(s)) for s in seeds) or "none finished"
+        lines.append(f"- {ds}: `{run['command']}` (experiment {run['experiment']}, code "
+                     f"{run['code_commit'][:7]}), seeds {seeds_s}, every row it runs "
+                     f"({', '.join(sorted(metrics[ds]))}); the other rows are not in that run.")
+    return "\n".join(lines)
+
+
 def main():
     p = load_params()
     infos = load_infos(p)
@@ -68,7 +101,9 @@ def main():
     suite = list(suite_methods(p))
     extra = [d for d in suite if d not in PAPER_DATASETS]  # e.g. digits: not in the paper
     pl = p.get("sscn", {}).get("pseudo_labels", "dscnet")
-    summary = summary_table(metrics, list(all_methods(p)),
+    paper_runs = paper_scale_runs(p)
+    kept = paper_scale_note(paper_runs, metrics)
+    summary = summary_table(metrics, list(all_methods(p)) + list(paper_runs),
                             protocol={"sscn": pl, "dscnet_sscn_ae": pl, "sscn_oos": "classifier"})
     t1 = table1(metrics, TABLE1_DATASETS + extra)
     t2 = table2(metrics)
@@ -83,12 +118,12 @@ def main():
              "Per dataset of the suite: our best deep row (DSC-Net, LRSC, SSCN) and our best "
              "reference row (k-means, spectral, SSC, EnSC, SSC-OMP, LRR), mean ACC ± std with "
              "post-processing `none` (SSCN: its own), beside the paper's LRSC-L2.", "",
-             summary, "", footnotes(summary, details=notes), ""]
+             summary, "", footnotes(summary, details=notes), ""] + ([kept, ""] if kept else [])
     missing = missing_data_section(infos, p["data"].get("download"))
     if missing:
         parts += [missing, ""]
     parts += ["## Table 1: clustering results", "",
-              t1, "", footnotes(t1, details=notes), "",
+              t1, "", footnotes(t1, details=notes), "", *([kept, ""] if kept else []),
               "## Table 2: Fashion-MNIST and notMNIST at 1,000 / 5,000 / 10,000 points", "",
               t2, "", footnotes(t2, details=notes), "",
               "## Table 3: ablation of LRSC-L2 (paper: notMNIST at 5,000 points and BBC)", "",
@@ -98,12 +133,17 @@ def main():
               "## Every run, every post-processing", "",
               "'post-processing': `none` = spectral clustering of 1/2(|C|+|C^T|); `dscnet` = "
               f"DSC-Net's post_proC (rho, d, alpha = {dd['rho']}, {dd['d']}, {dd['alpha']}); "
-              "`features` = the reference rows on the prepared features. K2 loss curves per term: "
+              "`features` = the reference rows on the prepared features; `l2norm` = the classical "
+              "baselines' affinity with each point's coefficient vector L2-normalised first "
+              "(ChongYou/subspace-clustering's code; baselines.affinity), beside their `none`. K2 loss curves per term: "
               "reports/figures/loss_curves.png, `dvc plots show reports/plots/k2_terms.csv`.", ""]
     runs = []
     for ds, methods in all_methods(p).items():
         m = {k: metrics[ds][k] for k in methods if k in metrics[ds]}
         runs += [f"### {ds}", "", results_table(ds, m), ""]
+    for ds, run in paper_runs.items():
+        runs += [f"### {ds} (paper scale: `{run['command']}`)", "",
+                 results_table(ds, metrics[ds]), ""]
     parts += runs + [footnotes(*runs, details=notes), ""]
     sscn_sets = p.get("sscn", {}).get("datasets") or {}
     if sscn_sets:
@@ -144,6 +184,12 @@ def main():
     timings = [read_json(t) for t in sorted((ROOT / "reports" / "timings").glob("*.json"))]
     parts += ["## Run time of the last `dvc repro` of each stage (this machine)", "",
               timings_table(timings), ""]
+    for ds, run in paper_runs.items():  # the kept paper-scale runs, stage by stage
+        kept_t = [read_json(t) for t in
+                  sorted((ROOT / "reports" / "paper_scale" / ds / "timings").glob("*.json"))]
+        parts += [f"### Paper scale, {ds}: `{run['command']}` (the stages of "
+                  f"{ds}; evaluate, tables and the other datasets' data stages not counted)", "",
+                  timings_table(kept_t), ""]
     text = "\n".join(parts)
     while "\n\n\n" in text:  # an empty footnote block leaves a blank line too many
         text = text.replace("\n\n\n", "\n\n")

@@ -25,7 +25,7 @@ def tiny_repo(tmp: Path):
     (the rest of the data is unavailable, or the bundled digits). Nothing is run yet."""
     repo = tmp / "repo"
     repo.mkdir()
-    for item in ["stages", "deepsc", "dvc.yaml"]:
+    for item in ["stages", "deepsc", "dvc.yaml", "tools"]:
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item,
                                                            **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
@@ -81,6 +81,10 @@ def tiny_repo(tmp: Path):
                                  "iters_per_batch": 2},
                      dscnet={**p["sscn"]["dscnet"], "steps": 3})
     p["baselines"]["datasets"] = ["digits"]
+    # the shipped news20 part of the paper-scale suite, on digits (tests/test_pipeline.py)
+    p["paper_scale"] = {"tiny": {k: (["digits"] if v == ["news20"] else "digits" if v == "news20"
+                                     else [0, 1] if k == "seeds" else v)
+                                 for k, v in p["paper_scale"]["news20"].items()}}
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     mirror = tmp / "mirror"
     mirror.mkdir()

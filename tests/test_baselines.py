@@ -184,3 +184,32 @@ def test_unknown_method_lists_the_valid_ones():
             assert repr(m) in str(err.value)
     with pytest.raises(ValueError, match="n_clusters"):
         baseline_labels("ssc_omp", X, 40)
+
+
+def test_l2norm_affinity_is_chongyous_column_normalisation():
+    C = np.array([[0.0, 3.0, 0.0],
+                  [4.0, 0.0, 0.0],
+                  [-3.0, 4.0, 0.0]])  # column j: the coefficients of point j; column 2 is zero
+    # worked out by hand: columns scaled to unit norm (1/5, 1/5, zero stays zero), then |C|+|C|^T
+    Cn = np.array([[0.0, 0.6, 0.0], [0.8, 0.0, 0.0], [-0.6, 0.8, 0.0]])
+    expected = np.abs(Cn) + np.abs(Cn).T
+    assert np.allclose(affinity(C, "l2norm"), expected)
+    assert np.allclose(affinity(sp.csc_matrix(C), "l2norm").toarray(), expected)
+    assert np.allclose(affinity(C, "none"), np.abs(C) + np.abs(C).T)
+    # invariant to rescaling each point's coefficients; "none" is not
+    D = C * np.array([10.0, 0.1, 1.0])
+    assert np.allclose(affinity(D, "l2norm"), expected)
+    assert not np.allclose(affinity(D, "none"), affinity(C, "none"))
+    with pytest.raises(ValueError, match="baselines.affinity"):
+        affinity(C, "cosine")
+
+
+def test_labels_by_affinity_share_one_c_and_match_the_single_affinity_call():
+    from conftest import union_of_subspaces
+    from deepsc.baselines import baseline_labels_by_affinity
+    X, y = union_of_subspaces(n_per=20, k=3, ambient=20, dim=2)
+    both = baseline_labels_by_affinity("ssc_omp", X, 3, seeds=(0, 1), affinities=("none", "l2norm"))
+    assert set(both) == {"none", "l2norm"} and set(both["none"]) == {0, 1}
+    assert all(np.array_equal(both["none"][s], baseline_labels("ssc_omp", X, 3, (0, 1))[s])
+               for s in (0, 1))
+    assert accuracy(y, both["l2norm"][0]) == 1.0

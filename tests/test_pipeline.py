@@ -1,6 +1,7 @@
 """A tiny end-to-end `dvc repro` of the whole DAG in a temporary copy of the repo (tests/e2e.py);
 the data stages' own checks are in tests/test_pipeline_data.py, which runs beside this file."""
 import json
+import sys
 
 import pytest
 import yaml
@@ -195,3 +196,27 @@ def test_tune_sweep_runs_on_external_data_only(repo):
     deps = [d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]]
     assert not any(d.endswith("labels.npz") and "${item}" in d for d in deps)  # never the target's
     assert "data/prepared/${item}/meta.npz" in deps
+
+
+def test_paper_scale_part_runs_as_a_temporary_experiment_and_is_kept(repo):
+    """`python tools/paper_scale.py <part>` with the shipped news20 part's overrides on digits:
+    a `dvc exp run --temp` that leaves the workspace as it was, then its metrics and stage
+    timings copied to reports/paper_scale/digits/ (last test of this module: it commits)."""
+    repo, env, dvc, *_ = repo
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "repro"], repo, env)
+    before = (repo / "reports/metrics/digits/lrsc_l2.json").read_text()
+    out = run([sys.executable, "tools/paper_scale.py", "tiny"], repo, env)
+    assert "reports/paper_scale/digits/lrsc_l2.json" in out
+    kept = repo / "reports/paper_scale/digits"
+    assert {p.stem for p in kept.glob("*.json")} == {
+        "dscn_l1", "dscn_l2", "lrsc_l1", "lrsc_l2", "kmeans", "spectral_knn", "knowledge",
+        "ssc", "ensc", "ssc_omp", "lrr", "run"}  # the part's rows only, not Table 3's ablations
+    m = json.loads((kept / "lrsc_l2.json").read_text())
+    assert m["status"] == "ok" and m["seeds"] == [0, 1]
+    assert m == json.loads(before)  # the same params give the same numbers
+    assert (kept / "timings" / "lrsc@digits-lrsc_l2.json").is_file()
+    assert json.loads((kept / "run.json").read_text())["overrides"]["suite.lrsc"] == ["lrsc_l1", "lrsc_l2"]
+    # the workspace is untouched: params, lock, the default suite's outputs
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo, env).strip() == ""
+    assert "paper-tiny" in run(dvc + ["exp", "list"], repo, env)

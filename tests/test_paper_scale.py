@@ -1,0 +1,88 @@
+"""The paper-scale suite (params.yaml `paper_scale:`, tools/paper_scale.py): its overrides name
+keys that exist and the paper's sizes, and the tables stage puts a kept run into the paper's
+columns with its command and seeds. The run itself, in tiny form, is in tests/test_pipeline.py."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "stages"))
+
+import paper_scale  # noqa: E402
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def lookup(params: dict, dotted: str):
+    node = params
+    for key in dotted.split("."):
+        assert isinstance(node, dict) and key in node, f"{dotted}: no such key in params.yaml"
+        node = node[key]
+    return node
+
+
+def test_every_override_names_an_existing_key_and_round_trips_through_the_flags():
+    for name, over in PARAMS["paper_scale"].items():
+        flags = paper_scale.set_flags(over)
+        assert flags[::2] == ["-S"] * len(over)
+        for flag, (key, value) in zip(flags[1::2], over.items()):
+            lookup(PARAMS, key)  # a typo would make `dvc exp run -S` add a new, unused key
+            k, v = flag.split("=", 1)
+            assert k == key and yaml.safe_load(v) == value  # DVC reads the value as YAML
+        for ds in over["suite.datasets"] + over["suite.external"]:
+            assert ds in PARAMS["data"]["datasets"], (name, ds)
+        assert set(over["suite.lrsc"]) <= set(PARAMS["variants"])
+
+
+def test_the_parts_are_the_papers_sizes():
+    d = PARAMS["data"]["datasets"]
+    assert d["fmnist10k"]["n_per_class"] * d["fmnist10k"]["n_clusters"] == 10_000
+    assert d["fmnist5k"]["n_per_class"] * d["fmnist5k"]["n_clusters"] == 5_000
+    assert d["news20"]["target_groups"] == 10 and "n_per_class" not in d["news20"]  # every document
+    assert PARAMS["paper_scale"]["news20"]["suite.datasets"] == ["news20"]
+
+
+def test_unknown_part_names_the_key():
+    try:
+        paper_scale.overrides(PARAMS, "fmnist11k")
+    except SystemExit as e:
+        assert "fmnist11k" in str(e) and "paper_scale" in str(e) and "news20" in str(e)
+    else:
+        raise AssertionError("no error")
+
+
+def test_tables_fill_the_papers_columns_from_a_kept_run(tmp_path, monkeypatch):
+    import tables
+    from deepsc.metrics import summarize
+
+    def ok(accs):
+        per = [{"acc": a, "nmi": a / 2, "ari": a / 3} for a in accs]
+        return {"status": "ok", "n": 9301, "seeds": list(range(len(accs))),
+                "results": {"none": summarize(per)}}
+
+    kept = tmp_path / "reports" / "paper_scale" / "news20"
+    (kept / "timings").mkdir(parents=True)
+    (kept / "lrsc_l2.json").write_text(json.dumps(ok([0.41, 0.43, 0.45])))
+    (kept / "knowledge.json").write_text(json.dumps({"features": {}}))
+    (kept / "run.json").write_text(json.dumps(
+        {"part": "news20", "experiment": "paper-news20", "code_commit": "abcdef0123",
+         "command": "python tools/paper_scale.py news20", "overrides": {}}))
+    # a kept run of a dataset that the default suite runs itself is not read
+    shutil.copytree(kept, tmp_path / "reports" / "paper_scale" / "bbc")
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    p = {**PARAMS, "suite": {**PARAMS["suite"], "datasets": ["bbc"], "external": ["bbc"]},
+         "baselines": {**PARAMS["baselines"], "datasets": []}, "sscn": {**PARAMS["sscn"], "datasets": {}}}
+    runs = tables.paper_scale_runs(p)
+    assert list(runs) == ["news20"]
+    metrics = tables.load_metrics(p, infos={})
+    assert set(metrics["news20"]) == {"lrsc_l2"} and metrics["news20"]["lrsc_l2"]["n"] == 9301
+    from deepsc.report import table1
+    row = next(line for line in table1(metrics).splitlines() if "| news20 | LRSC-L2 |" in line)
+    assert "0.430 ± 0.016 (0.406)" in row  # ours beside the paper's
+    note = tables.paper_scale_note(runs, metrics)
+    assert "`python tools/paper_scale.py news20`" in note and "seeds [0, 1, 2]" in note
+    assert "abcdef0" in note
