@@ -7,7 +7,9 @@ ifneq ($(wildcard ../shared/data),)
 export LRSC_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: venv venv-install repro test bench bench-sscn bench-baselines bench-collapse bench-spectral clean-venv
+PART ?= news20
+
+.PHONY: venv venv-install repro repro-paper test bench bench-sscn bench-baselines bench-collapse bench-spectral clean-venv
 
 # The venv is (re)installed exactly when requirements.txt or pyproject.toml change in content:
 # the stamp $(VENV)/.installed holds their hash, so new mtimes (a fresh clone, a checkout back
@@ -32,6 +34,13 @@ venv-install:
 
 repro: venv
 	$(VENV)/bin/dvc repro
+
+# One part of the paper-scale suite (params.yaml `paper_scale:`; PART=news20 | fmnist10k | fmnist5k):
+# a `dvc exp run --temp` with the part's overrides, its metrics kept in reports/paper_scale/,
+# then the tables alone (-s: nothing upstream re-runs).
+repro-paper: venv
+	$(VENV)/bin/python tools/paper_scale.py $(PART)
+	$(VENV)/bin/dvc repro -s tables
 
 # Two workers: the two end-to-end files (tests/test_pipeline*.py, collected first: conftest.py)
 # start one on each worker; the unit tests fill in behind them.

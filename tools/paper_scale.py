@@ -3,13 +3,16 @@
     python tools/paper_scale.py news20            # dvc exp run --temp, then keep its metrics
     python tools/paper_scale.py news20 --dry      # print the dvc command only
     python tools/paper_scale.py news20 --keep-only EXP   # copy from an experiment that ran
+    python tools/paper_scale.py fmnist10k -S 'suite.variants=["dscn_l2"]'   # a part of a part
 
 The part's overrides become `dvc exp run --temp -n paper-<name> -S key=value ...`: the
 experiment runs in a temporary copy of the workspace, so the default suite's outputs, params
 and dvc.lock stay as they are, and every stage it finishes is in the shared DVC cache (a run
 cut short resumes where it stopped). Its metrics (reports/metrics/<dataset>/*.json) and stage
 timings are then copied from the experiment's commit to reports/paper_scale/<dataset>/, with a
-run.json naming the experiment, its overrides and the commit it ran on. `dvc repro tables`
+run.json naming the experiment, its overrides and the commit it ran on. Extra `-S key=value`
+flags come after the part's (e.g. fewer rows when a session cannot hold the whole part; the
+stages they share with a later full run come from the cache). `dvc repro -s tables`
 puts them into the paper's columns of reports/results.md; `dvc exp show` lists the run.
 """
 import argparse
@@ -87,8 +90,15 @@ def main():
     ap.add_argument("name", help="a key of paper_scale in params.yaml")
     ap.add_argument("--dry", action="store_true", help="print the dvc command, run nothing")
     ap.add_argument("--keep-only", metavar="EXP", help="only copy from this experiment")
+    ap.add_argument("-S", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                    help="an override after the part's (the value in YAML)")
     a = ap.parse_args()
-    over = overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), a.name)
+    over = dict(overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), a.name))
+    for flag in a.extra:
+        key, sep, value = flag.partition("=")
+        if not sep:
+            raise SystemExit(f"-S {flag!r}: expected KEY=VALUE")
+        over[key] = yaml.safe_load(value)
     exp = a.keep_only or f"paper-{a.name}"
     cmd = ["dvc", "exp", "run", "--temp", "-n", exp, *set_flags(over)]
     if a.dry:
