@@ -46,6 +46,13 @@ def test_the_parts_are_the_papers_sizes():
     assert PARAMS["paper_scale"]["news20"]["suite.datasets"] == ["news20"]
 
 
+def test_a_stage_timing_belongs_to_its_dataset_only():
+    assert paper_scale.stage_of("train@news20-dscn_l1.json", "news20")
+    assert paper_scale.stage_of("teacher@news20.json", "news20")
+    assert not paper_scale.stage_of("sscn@digits28.json", "digits")
+    assert not paper_scale.stage_of("evaluate.json", "news20")
+
+
 def test_unknown_part_names_the_key():
     try:
         paper_scale.overrides(PARAMS, "fmnist11k")

@@ -55,6 +55,12 @@ def exp_ref(exp: str) -> str:
     return refs[-1]
 
 
+def stage_of(timing_file: str, ds: str) -> bool:
+    """Whether reports/timings/<stage>.json is a stage of dataset ``ds`` (name@ds, name@ds-...)."""
+    cell = timing_file.removesuffix(".json").partition("@")[2]
+    return cell == ds or cell.startswith(f"{ds}-")
+
+
 def keep(exp: str, name: str, over: dict) -> list[Path]:
     """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/."""
     ref = exp_ref(exp)
@@ -69,7 +75,7 @@ def keep(exp: str, name: str, over: dict) -> list[Path]:
         for f in files:
             parts = Path(f).parts
             mine = (parts[1] == "metrics" and parts[2] == ds) or \
-                   (parts[1] == "timings" and f"@{ds}" in parts[2])
+                   (parts[1] == "timings" and stage_of(parts[2], ds))
             if mine:
                 dest = out / ("timings" if parts[1] == "timings" else "") / parts[-1]
                 dest.parent.mkdir(parents=True, exist_ok=True)
