@@ -25,14 +25,22 @@ def lookup(params: dict, dotted: str):
     return node
 
 
-def test_every_override_names_an_existing_key_and_round_trips_through_the_flags():
+def test_every_override_names_an_existing_key_and_sets_exactly_that_value(tmp_path):
+    from dvc.utils.hydra import apply_overrides
+
     for name, over in PARAMS["paper_scale"].items():
-        flags = paper_scale.set_flags(over)
-        assert flags[::2] == ["-S"] * len(over)
-        for flag, (key, value) in zip(flags[1::2], over.items()):
+        for key in over:
             lookup(PARAMS, key)  # a typo would make `dvc exp run -S` add a new, unused key
-            k, v = flag.split("=", 1)
-            assert k == key and yaml.safe_load(v) == value  # DVC reads the value as YAML
+        # what `dvc exp run -S ...` does to params.yaml, through DVC's own function
+        path = tmp_path / f"{name}.yaml"
+        shutil.copy(ROOT / "params.yaml", path)
+        flags = paper_scale.set_flags(over)
+        assert flags[::2] == ["-S"] * (len(flags) // 2)
+        apply_overrides(path, flags[1::2])
+        got = yaml.safe_load(path.read_text())
+        for key, value in over.items():
+            assert lookup(got, key) == value, (name, key)  # replaced, not merged
+        assert got["sscn"]["datasets"] == {} and got["sscn"]["q"] == PARAMS["sscn"]["q"]
         for ds in over["suite.datasets"] + over["suite.external"]:
             assert ds in PARAMS["data"]["datasets"], (name, ds)
         assert set(over["suite.lrsc"]) <= set(PARAMS["variants"])

@@ -35,10 +35,15 @@ def overrides(params: dict, name: str) -> dict:
 
 
 def set_flags(over: dict) -> list[str]:
-    """-S key=value flags; values in JSON, which DVC reads as YAML."""
+    """-S key=value flags; values in JSON, which DVC reads as YAML. DVC (Hydra) merges a
+    mapping into the one in params.yaml, so `sscn.datasets={}` alone would keep every
+    dataset: a mapping is set by deleting the key first (`~key`) and adding it anew (`+key=`)."""
     flags = []
     for key, value in over.items():
-        flags += ["-S", f"{key}={json.dumps(value)}"]
+        if isinstance(value, dict):
+            flags += ["-S", f"~{key}", "-S", f"+{key}={json.dumps(value)}"]
+        else:
+            flags += ["-S", f"{key}={json.dumps(value)}"]
     return flags
 
 
