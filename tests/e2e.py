@@ -29,6 +29,8 @@ def tiny_repo(tmp: Path):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item,
                                                            **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
+    (repo / "reports" / "paper_scale").mkdir(parents=True)  # in git: a dep of the tables stage
+    shutil.copy(ROOT / "reports" / "paper_scale" / "README", repo / "reports" / "paper_scale")
     (repo / ".dvc").mkdir()
     shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
     shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # dvc plots templates

@@ -37,7 +37,7 @@ def offline_repo(tmp: Path):
         # the folders a fresh clone has (some stages read a folder that may stay empty)
         (repo / keep.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(keep, repo / keep.relative_to(ROOT))
-    for folder in ("teacher", "meta", "sscn"):  # in git; read by tables even when left empty
+    for folder in ("teacher", "meta", "sscn", "paper_scale"):  # in git; read by tables even when empty
         (repo / "reports" / folder).mkdir(parents=True)
     shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
     (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")

@@ -7,12 +7,13 @@
 
 The part's overrides become `dvc exp run --temp -n paper-<name> -S key=value ...`: the
 experiment runs in a temporary copy of the workspace, so the default suite's outputs, params
-and dvc.lock stay as they are, and every stage it finishes is in the shared DVC cache (a run
-cut short resumes where it stopped). Its metrics (reports/metrics/<dataset>/*.json) and stage
+and dvc.lock stay as they are. A run cut short starts over: its dvc.lock lived in the temporary
+copy, and DVC's run cache skips every stage here (each has a `cache: false` output, its
+timings), so the outputs left in the DVC cache are not found again. Its metrics (reports/metrics/<dataset>/*.json) and stage
 timings are then copied from the experiment's commit to reports/paper_scale/<dataset>/, with a
 run.json naming the experiment, its overrides and the commit it ran on. Extra `-S key=value`
-flags come after the part's (e.g. fewer rows when a session cannot hold the whole part; the
-stages they share with a later full run come from the cache). `dvc repro -s tables`
+flags come after the part's (e.g. fewer rows when a session cannot hold the whole part; a later
+full run of the part computes those rows again). `dvc repro -s tables`
 puts them into the paper's columns of reports/results.md; `dvc exp show` lists the run.
 """
 import argparse
