@@ -67,7 +67,7 @@ def stage_of(timing_file: str, ds: str) -> bool:
     return cell == ds or cell.startswith(f"{ds}-")
 
 
-def keep(exp: str, name: str, over: dict) -> list[Path]:
+def keep(exp: str, name: str, over: dict, extra=()) -> list[Path]:
     """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/."""
     ref = exp_ref(exp)
     commit = git("rev-parse", ref).strip()
@@ -91,7 +91,8 @@ def keep(exp: str, name: str, over: dict) -> list[Path]:
             raise SystemExit(f"experiment {exp} has no reports/metrics/{ds}: did it finish?")
         run = {"part": name, "experiment": exp, "experiment_commit": commit,
                "code_commit": base, "overrides": over,
-               "command": f"python tools/paper_scale.py {name}"}
+               "command": " ".join([f"python tools/paper_scale.py {name}",
+                                    *(f"-S '{e}'" for e in extra)])}
         (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
         written.append(out / "run.json")
     return written
@@ -120,7 +121,7 @@ def main():
         rc = subprocess.run(cmd, cwd=ROOT).returncode
         if rc:
             sys.exit(rc)
-    for path in keep(exp, a.name, over):
+    for path in keep(exp, a.name, over, a.extra):
         print(path.relative_to(ROOT))
 
 
