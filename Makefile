@@ -9,7 +9,7 @@ endif
 
 PART ?= news20
 
-.PHONY: venv venv-install repro repro-paper test bench bench-sscn bench-baselines bench-collapse bench-spectral clean-venv
+.PHONY: venv venv-install repro repro-paper test test-paper-scale bench bench-sscn bench-baselines bench-collapse bench-spectral clean-venv
 
 # The venv is (re)installed exactly when requirements.txt or pyproject.toml change in content:
 # the stamp $(VENV)/.installed holds their hash, so new mtimes (a fresh clone, a checkout back
@@ -46,6 +46,11 @@ repro-paper: venv
 # start one on each worker; the unit tests fill in behind them.
 test: venv
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+
+# The paper-scale command in tiny form (a real `dvc exp run --temp` in the e2e repo; ~2 min
+# beyond the pipeline test, so not in `make test`, which CI runs under a 20-minute cap).
+test-paper-scale: venv
+	DEEPSC_TEST_PAPER_SCALE=1 $(VENV)/bin/python -m pytest -q tests/test_pipeline.py
 
 bench: venv
 	$(VENV)/bin/python benchmarks/k2_step.py

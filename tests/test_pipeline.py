@@ -1,6 +1,7 @@
 """A tiny end-to-end `dvc repro` of the whole DAG in a temporary copy of the repo (tests/e2e.py);
 the data stages' own checks are in tests/test_pipeline_data.py, which runs beside this file."""
 import json
+import os
 import sys
 
 import pytest
@@ -178,6 +179,14 @@ def test_sscn_stages_metrics_and_table(repo):
     run(["git", "checkout", "params.yaml"], repo, env)
 
 
+def test_repro_force_gives_identical_metrics(repo):
+    repo, env, dvc, *_ = repo
+    before = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
+    run(dvc + ["repro", "-f", "-s", "train@digits-dscn_l2", "cluster@digits-dscn_l2", "evaluate"], repo, env)
+    after = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
+    assert before == after
+
+
 def test_tune_sweep_runs_on_external_data_only(repo):
     repo, env, dvc, *_ = repo
     res = json.loads((repo / "reports/tune/digits.json").read_text())
@@ -190,6 +199,8 @@ def test_tune_sweep_runs_on_external_data_only(repo):
     assert "data/prepared/${item}/meta.npz" in deps
 
 
+@pytest.mark.skipif(not os.environ.get("DEEPSC_TEST_PAPER_SCALE"),
+                    reason="118 s on this CPU, past CI's 20-minute budget: `make test-paper-scale`")
 def test_paper_scale_part_runs_as_a_temporary_experiment_and_is_kept(repo):
     """`python tools/paper_scale.py <part>` with the shipped news20 part's overrides on digits:
     a `dvc exp run --temp` that leaves the workspace as it was, then its metrics and stage
