@@ -513,15 +513,19 @@ def baseline_coef(method: str, X, **params):
 AFFINITIES = ("none", "l2norm")
 
 
+def _check_affinity(name) -> None:
+    if name not in AFFINITIES:
+        raise ValueError(f"unknown affinity {name!r} (baselines.affinity in params.yaml); "
+                         f"valid: {', '.join(AFFINITIES)}")
+
+
 def affinity(C, normalize: str = "none"):
     """A = |C| + |C|^T (sparse CSR for sparse C, dense otherwise).
 
     ``normalize="l2norm"``: each point's coefficient vector (a column of C) is first scaled to
     unit L2 norm (zero columns stay zero), as ChongYou's subspace-clustering code does before
     |C| + |C|^T; "none": C as it is (the affinity the LRSC paper describes)."""
-    if normalize not in AFFINITIES:
-        raise ValueError(f"unknown affinity {normalize!r} (baselines.affinity in params.yaml); "
-                         f"valid: {', '.join(AFFINITIES)}")
+    _check_affinity(normalize)
     if normalize == "l2norm":
         norms = np.sqrt(np.asarray(abs(C).power(2).sum(axis=0)).ravel() if sp.issparse(C)
                         else (np.asarray(C) ** 2).sum(axis=0))
@@ -539,10 +543,8 @@ def baseline_labels_by_affinity(method: str, X, k: int, seeds=(0,), affinities=(
     """{affinity: {seed: labels}}: C computed once, then spectral clustering of each affinity
     (see ``affinity``) for each seed."""
     _check_method(method)
-    for a in affinities:
-        if a not in AFFINITIES:
-            raise ValueError(f"unknown affinity {a!r} (baselines.affinity in params.yaml); "
-                             f"valid: {', '.join(AFFINITIES)}")
+    for a in affinities:  # before the (costly) C
+        _check_affinity(a)
     seeds = [int(s) for s in seeds]
     C = baseline_coef(method, X, n_jobs=n_jobs, **params)
     out = {}

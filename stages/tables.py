@@ -51,7 +51,7 @@ def paper_scale_runs(p: dict) -> dict[str, dict]:
     return runs
 
 
-def load_metrics(p: dict, infos: dict) -> dict:
+def load_metrics(p: dict, infos: dict, paper_runs: dict | None = None) -> dict:
     """reports/metrics/<dataset>/<method>.json of the suite and reports/paper_scale/<dataset>/
     of the kept paper-scale runs, plus stubs that say why a table row has no number: a paper
     dataset outside both whose data is missing ('data unavailable'), the LRSC rows of a target
@@ -60,7 +60,7 @@ def load_metrics(p: dict, infos: dict) -> dict:
     for ds, methods in all_methods(p).items():  # only methods: other reports may sit beside them
         paths = {m: ROOT / "reports" / "metrics" / ds / f"{m}.json" for m in methods}
         metrics[ds] = {m: read_json(path) for m, path in paths.items() if path.is_file()}
-    for ds in paper_scale_runs(p):
+    for ds in paper_scale_runs(p) if paper_runs is None else paper_runs:
         metrics[ds] = {path.stem: read_json(path) for path in
                        sorted((ROOT / "reports" / "paper_scale" / ds).glob("*.json"))
                        if path.stem not in ("run", "knowledge")}
@@ -95,13 +95,13 @@ def paper_scale_note(runs: dict[str, dict], metrics: dict) -> str:
 def main():
     p = load_params()
     infos = load_infos(p)
-    metrics = load_metrics(p, infos)
+    paper_runs = paper_scale_runs(p)
+    metrics = load_metrics(p, infos, paper_runs)
     notes = footnote_details(metrics)
     dd = p["cluster"]["dscnet"]
     suite = list(suite_methods(p))
     extra = [d for d in suite if d not in PAPER_DATASETS]  # e.g. digits: not in the paper
     pl = p.get("sscn", {}).get("pseudo_labels", "dscnet")
-    paper_runs = paper_scale_runs(p)
     kept = paper_scale_note(paper_runs, metrics)
     summary = summary_table(metrics, list(all_methods(p)) + list(paper_runs),
                             protocol={"sscn": pl, "dscnet_sscn_ae": pl, "sscn_oos": "classifier"})

@@ -9,8 +9,8 @@ The part's overrides become `dvc exp run --temp -n paper-<name> -S key=value ...
 experiment runs in a temporary copy of the workspace, so the default suite's outputs, params
 and dvc.lock stay as they are. A run cut short starts over: its dvc.lock lived in the temporary
 copy, and DVC's run cache skips every stage here (each has a `cache: false` output, its
-timings), so the outputs left in the DVC cache are not found again. Its metrics (reports/metrics/<dataset>/*.json) and stage
-timings are then copied from the experiment's commit to reports/paper_scale/<dataset>/, with a
+timings), so the outputs left in the DVC cache are not found again. Its metrics
+(reports/metrics/<dataset>/*.json) and stage timings are then copied from the experiment's commit to reports/paper_scale/<dataset>/, with a
 run.json naming the experiment, its overrides and the commit it ran on. Extra `-S key=value`
 flags come after the part's (e.g. fewer rows when a session cannot hold the whole part; a later
 full run of the part computes those rows again). `dvc repro -s tables`
@@ -25,6 +25,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deepsc.io import atomic_dir, write_json  # noqa: E402
 
 
 def overrides(params: dict, name: str) -> dict:
@@ -68,7 +71,8 @@ def stage_of(timing_file: str, ds: str) -> bool:
 
 
 def keep(exp: str, name: str, over: dict, extra=()) -> list[Path]:
-    """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/."""
+    """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/
+    (each dataset's folder replaced atomically, so a failed copy leaves the old one)."""
     ref = exp_ref(exp)
     commit = git("rev-parse", ref).strip()
     base = git("rev-parse", f"{commit}^").strip()
@@ -76,25 +80,26 @@ def keep(exp: str, name: str, over: dict, extra=()) -> list[Path]:
                 "reports/timings").split()
     written = []
     for ds in over["suite.datasets"]:
-        out = ROOT / "reports" / "paper_scale" / ds
-        out.mkdir(parents=True, exist_ok=True)
+        mine = {}  # destination relative to the dataset's folder -> file in the experiment
         for f in files:
             parts = Path(f).parts
-            mine = (parts[1] == "metrics" and parts[2] == ds) or \
-                   (parts[1] == "timings" and stage_of(parts[2], ds))
-            if mine:
-                dest = out / ("timings" if parts[1] == "timings" else "") / parts[-1]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(git("show", f"{commit}:{f}"))
-                written.append(dest)
-        if not any(p.suffix == ".json" and p.parent == out for p in written):
+            if parts[1] == "metrics" and parts[2] == ds:
+                mine[Path(parts[-1])] = f
+            elif parts[1] == "timings" and stage_of(parts[2], ds):
+                mine[Path("timings") / parts[-1]] = f
+        if not any(rel.parent == Path(".") for rel in mine):
             raise SystemExit(f"experiment {exp} has no reports/metrics/{ds}: did it finish?")
         run = {"part": name, "experiment": exp, "experiment_commit": commit,
                "code_commit": base, "overrides": over,
                "command": " ".join([f"python tools/paper_scale.py {name}",
                                     *(f"-S '{e}'" for e in extra)])}
-        (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-        written.append(out / "run.json")
+        out = ROOT / "reports" / "paper_scale" / ds
+        with atomic_dir(out) as tmp:
+            for rel, f in mine.items():
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / rel).write_text(git("show", f"{commit}:{f}"))
+            write_json(tmp / "run.json", run)
+        written += [out / rel for rel in mine] + [out / "run.json"]
     return written
 
 
