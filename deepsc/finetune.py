@@ -137,7 +137,50 @@ def prox_c_step(coef: torch.Tensor, grad: torch.Tensor, step: float, lambda2: fl
         coef.fill_diagonal_(0.0)
 
 
-C_UPDATES = ("adam", "prox")
+C_UPDATES = ("adam", "prox", "prox_backtrack")
+
+
+def _smooth_c_value(ae, coef: torch.Tensor, x: torch.Tensor, z: torch.Tensor, *, lambda1: float,
+                    gamma: float, sigma: float, scale: str) -> float:
+    """The part of eq. (9) that depends on C, at fixed autoencoder and codes Z: reconstruction
+    of decoder(ZC), lambda1 x self-expression and gamma x eq. (8) (eq. 4 has no C in it).
+    A forward pass only (the backtracking test of ``backtracking_prox_c_step``)."""
+    with torch.no_grad():
+        zc = coef.T @ z
+        t = lrsc_loss(x, ae.decode(zc), z, zc, None, None, lambda1=lambda1, lambda2=0.0,
+                      gamma=gamma, sigma=sigma, scale=scale)
+    return float(t["loss"])
+
+
+def backtracking_prox_c_step(coef: torch.Tensor, grad: torch.Tensor, f0: float, value, L: float,
+                             lambda2: float, reg: str, zero_diag: bool = True,
+                             max_tries: int = 40, rtol: float = 1e-6) -> tuple[float, int]:
+    """One proximal-gradient step on C with backtracking (Beck & Teboulle 2009, ISTA with
+    backtracking), in place: the candidate C+ = prox_{lambda2/L}(C - grad / L) is accepted when
+    the smooth part ``value(C+)`` lies under its quadratic model at C,
+
+        f(C+) <= f(C) + <grad, C+ - C> + L/2 ||C+ - C||_F^2     (f(C) = ``f0``),
+
+    else L is doubled and the step retried. The fixed step of ``prox_c_step`` takes L from the
+    self-expression term alone; this one also covers the C-dependence of the reconstruction
+    of decoder(ZC) and of eq. (8), whose curvature in C is unknown (large while ZC is small:
+    eq. 8 normalises ZC). ``rtol`` absorbs float32 rounding of f. When no try is accepted C is
+    left as it was (a zero step). Returns (accepted L, number of evaluations of ``value``).
+    ``grad`` is kept; two n x n buffers are added for the candidate and its difference.
+    """
+    cand, diff = torch.empty_like(coef), torch.empty_like(coef)
+    for tries in range(1, max_tries + 1):
+        cand.copy_(coef)
+        diff.copy_(grad)
+        prox_c_step(cand, diff, 1.0 / L, lambda2, reg, zero_diag)   # diff: scratch
+        torch.sub(cand, coef, out=diff)
+        d = diff.view(-1)
+        bound = f0 + float(torch.dot(grad.view(-1), d)) + 0.5 * L * float(torch.dot(d, d))
+        if value(cand) <= bound + rtol * abs(f0):
+            coef.copy_(cand)
+            return L, tries
+        L *= 2.0
+    return L, max_tries
 
 
 def _adam(groups, lr: float) -> torch.optim.Adam:
@@ -189,7 +232,11 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     (proximal gradient on C: Adam on the autoencoder; C takes a gradient step on the smooth
     part of eq. (9) of size c_step / L, L = lambda1 ||Z||_2^2 / (count of the self-expression
     term), the Lipschitz constant of the self-expression term in C, then the prox of
-    ||C||_l: ``prox_c_step``; for l1 this gives exact zeros, which Adam on |C| never does).
+    ||C||_l: ``prox_c_step``; for l1 this gives exact zeros, which Adam on |C| never does)
+    or 'prox_backtrack' (the same step, with L doubled until the step decreases the smooth
+    part under its quadratic model: ``backtracking_prox_c_step``; each step starts from half
+    the previous step's factor over the self-expression L, never below it, so where that L
+    suffices the iterates are those of 'prox'; one more forward pass per try).
     Every logged row carries the latent monitor (``latent_stats``).
 
     The step holds the n x n buffers it needs and no more (``benchmarks/k2_step.py``): C with
@@ -205,13 +252,13 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     if c_update not in C_UPDATES:
         raise ValueError(f"unknown C update {c_update!r}; use one of {', '.join(C_UPDATES)}")
     se = SelfExpression(len(x), init=c_init, zero_diag=zero_diag).to(x.device, x.dtype)
-    coef, prox = se.coef, c_update == "prox"
+    coef, prox = se.coef, c_update in ("prox", "prox_backtrack")
     if zero_diag:
         with torch.no_grad():
             coef.fill_diagonal_(0.0)
     groups = [{"params": list(ae.parameters())}] + ([] if prox else [{"params": [coef]}])
     opt = _adam(groups, lr)
-    curve, v, cnt = [], None, term_counts(len(x), scale)
+    curve, v, cnt, beta, tries = [], None, term_counts(len(x), scale), 1.0, 0
     w_reg = lambda2 / cnt["reg"]
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
                      leave=False):
@@ -226,16 +273,29 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
                     v = torch.ones(zf.shape[1], 1, dtype=zf.dtype, device=zf.device)
                 norm2, v = _spectral_norm_sq(zf, v)
                 L = max(lambda1 * norm2 / cnt["selfexp"], 1e-12)
-                prox_c_step(coef, coef.grad, c_step / L, w_reg, reg, zero_diag)
+                if c_update == "prox":
+                    prox_c_step(coef, coef.grad, c_step / L, w_reg, reg, zero_diag)
+                else:
+                    f0 = float(terms["rec"] + lambda1 * terms["selfexp"]
+                               + gamma * terms.get("selfsup", 0.0))
+                    value = lambda c: _smooth_c_value(ae, c, x, z, lambda1=lambda1, gamma=gamma,
+                                                      sigma=sigma, scale=scale)
+                    beta = max(beta / 2.0, 1.0)
+                    L = L / c_step
+                    L_ok, tries = backtracking_prox_c_step(coef, coef.grad, f0, value, beta * L,
+                                                           w_reg, reg, zero_diag)
+                    beta = L_ok / L
                 coef.grad = None
         opt.step()
         if step % log_every == 0 or step == steps or step == 1:
             if prox:   # the prox path's ||C||_l after its step, as it always was logged
                 terms["reg"] = regulariser_value(coef, reg) / cnt["reg"]
                 terms["loss"] = terms["loss"] + lambda2 * terms["reg"]
-            curve.append({"phase": "finetune", "step": step,
-                          **{k: float(v_.detach()) for k, v_ in terms.items()},
-                          **latent_stats(z)})
+            row = {"phase": "finetune", "step": step,
+                   **{k: float(v_.detach()) for k, v_ in terms.items()}, **latent_stats(z)}
+            if c_update == "prox_backtrack":   # the step's factor over the self-expression L
+                row.update(c_beta=beta, c_tries=tries)
+            curve.append(row)
     return se, curve
 
 

@@ -26,7 +26,7 @@ from deepsc.finetune import collapse_warning, finetune
 from deepsc.io import atomic_dir, atomic_path, read_json, write_json
 
 CURVE_FIELDS = ["seed", "step", "loss", "rec", "selfexp", "reg", "distill", "selfsup", "z_rms",
-                "z_erank"]
+                "z_erank", "c_beta"]   # c_beta: prox_backtrack's factor over the self-expression L
 
 
 def main():

@@ -214,6 +214,67 @@ def test_prox_c_step_is_soft_thresholding_of_a_gradient_step_with_exact_zeros():
     torch.testing.assert_close(C2, (C0 - step * grad) / (1 + 2 * step * lam))
 
 
+def test_backtracking_prox_step_accepts_the_plain_step_when_l_is_right_and_descends_when_not():
+    """On f(C) = lambda1/2 ||Z - ZC||_F^2 (curvature lambda1 ||Z||_2^2, worked out in closed
+    form), with l1: at the true L the first try is taken and equals ``prox_c_step``; at L/64 the
+    plain step raises F = f + lam ||C||_1 while the backtracking step lowers it, after doubling
+    L until the quadratic model holds (so the accepted L is at most twice the true one)."""
+    from deepsc.finetune import backtracking_prox_c_step, prox_c_step
+
+    g = torch.Generator().manual_seed(5)
+    n, d, lam1, lam = 12, 4, 3.0, 0.05
+    Z = torch.randn(n, d, generator=g, dtype=torch.float64)   # rows = points
+    C = torch.randn(n, n, generator=g, dtype=torch.float64) * 0.1
+    C.fill_diagonal_(0.0)
+
+    def f(c):
+        return 0.5 * lam1 * float((Z - c.T @ Z).pow(2).sum())
+
+    def grad(c):   # d/dC of lam1/2 ||Z^T - Z^T C||^2 = -lam1 Z (Z^T - Z^T C)
+        return -lam1 * Z @ (Z.T - Z.T @ c)
+
+    def F_(c):
+        return f(c) + lam * float(c.abs().sum())
+
+    L_true = lam1 * float(torch.linalg.matrix_norm(Z, ord=2)) ** 2
+    G = grad(C)
+    G.fill_diagonal_(0.0)
+    bt = C.clone()
+    L_ok, tries = backtracking_prox_c_step(bt, G, f(C), f, L_true, lam, "l1")
+    plain = C.clone()
+    prox_c_step(plain, G.clone(), 1.0 / L_true, lam, "l1")
+    assert (L_ok, tries) == (L_true, 1)
+    torch.testing.assert_close(bt, plain, rtol=0, atol=0)
+    assert torch.equal(G, grad(C).fill_diagonal_(0.0))   # the gradient is left intact
+
+    small = C.clone()
+    prox_c_step(small, G.clone(), 64.0 / L_true, lam, "l1")
+    assert F_(small) > F_(C)                             # the too-long plain step ascends
+    bt = C.clone()
+    L_ok, tries = backtracking_prox_c_step(bt, G, f(C), f, L_true / 64, lam, "l1")
+    assert tries > 1 and L_true / 64 < L_ok <= 2 * L_true
+    assert F_(bt) < F_(C) and float(bt.diagonal().abs().max()) == 0.0
+    want = C.clone()
+    prox_c_step(want, G.clone(), 1.0 / L_ok, lam, "l1")
+    torch.testing.assert_close(bt, want, rtol=0, atol=0)
+    assert int((bt == 0).sum()) > n                    # exact zeros off the diagonal too
+
+
+def test_backtracking_finetuning_logs_its_factor_and_stays_finite():
+    from deepsc.finetune import finetune
+
+    X = np.random.default_rng(1).normal(size=(40, 16)).astype(np.float32)
+    ae = build_autoencoder("text", (16,), {"latent_dim": 8})
+    kw = dict(arch={"latent_dim": 8}, state_dict=ae.state_dict(), seed=0, k2=20, lr=1e-3,
+              lambda1=10.0, lambda2=0.1, reg="l1", c_init=1e-4, scale="mean", gamma=0.05,
+              sigma=0.5, progress=False)
+    res = finetune(X, "text", **kw, c_update="prox_backtrack")
+    rows = [r for r in res["curve"] if r["phase"] == "finetune"]
+    assert all(r["c_beta"] >= 1.0 and r["c_tries"] >= 1 for r in rows)
+    assert all(np.isfinite(r["loss"]) for r in rows) and np.all(np.diag(res["C"]) == 0)
+    assert "c_beta" not in finetune(X, "text", **kw, c_update="prox")["curve"][-1]
+
+
 def test_prox_finetuning_gives_sparse_c_and_adam_does_not():
     from deepsc.finetune import finetune
 
