@@ -86,8 +86,12 @@ def paper_scale_note(runs: dict[str, dict], metrics: dict) -> str:
         seeds = sorted({tuple(m.get("seeds", [])) for m in metrics[ds].values()
                         if m.get("status") == "ok"})
         seeds_s = ", ".join(str(list(s)) for s in seeds) or "none finished"
-        lines.append(f"- {ds}: `{run['command']}` (experiment {run['experiment']}, code "
-                     f"{run['code_commit'][:7]}), seeds {seeds_s}, every row it runs "
+        pieces = run.get("pieces", [run])   # a part run in pieces (paper_scale.py --merge)
+        how = "; ".join(f"`{r['command']}` (experiment {r['experiment']}, code "
+                        f"{r['code_commit'][:7]}"
+                        + (f", rows {', '.join(r.get('rows', []))})" if len(pieces) > 1 else ")")
+                        for r in pieces)
+        lines.append(f"- {ds}: {how}, seeds {seeds_s}, every row it runs "
                      f"({', '.join(sorted(metrics[ds]))}); the other rows are not in that run.")
     return "\n".join(lines)
 

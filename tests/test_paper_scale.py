@@ -101,3 +101,60 @@ def test_tables_fill_the_papers_columns_from_a_kept_run(tmp_path, monkeypatch):
     note = tables.paper_scale_note(runs, metrics)
     assert "`python tools/paper_scale.py news20`" in note and "seeds [0, 1, 2]" in note
     assert "abcdef0" in note
+
+
+def _fake_experiment(monkeypatch, tmp_path, files: dict):
+    """tools/paper_scale.py's git calls answered from ``files`` (path -> text), as if an
+    experiment commit held them; ROOT is ``tmp_path``."""
+    exp, base = "e" * 40, "b" * 40
+
+    def git(*args):
+        if args[0] == "for-each-ref":
+            return "refs/exps/ab/cdef/paper-fmnist10k\n"
+        if args[0] == "rev-parse":
+            return (base if args[1].endswith("^") else exp) + "\n"
+        if args[0] == "ls-tree":
+            return "\n".join(files) + "\n"
+        if args[0] == "show":
+            return files[args[1].split(":", 1)[1]]
+        raise AssertionError(args)
+
+    monkeypatch.setattr(paper_scale, "git", git)
+    monkeypatch.setattr(paper_scale, "ROOT", tmp_path)
+
+
+def test_merge_adds_a_piece_and_replace_starts_over(tmp_path, monkeypatch):
+    over = {"suite.datasets": ["fmnist10k"]}
+    kept = tmp_path / "reports" / "paper_scale" / "fmnist10k"
+    (kept / "timings").mkdir(parents=True)
+    (kept / "dscn_l2.json").write_text('{"old": true}')
+    (kept / "timings" / "train@fmnist10k-dscn_l2.json").write_text("{}")
+    (kept / "run.json").write_text(json.dumps(   # a run kept before pieces were recorded
+        {"part": "fmnist10k", "experiment": "paper-fmnist10k", "code_commit": "1" * 40,
+         "command": "python tools/paper_scale.py fmnist10k -S 'suite.variants=[dscn_l2]'"}))
+    _fake_experiment(monkeypatch, tmp_path, {
+        "reports/metrics/fmnist10k/dscn_l1.json": '{"new": true}',
+        "reports/metrics/bbc/dscn_l1.json": '{"other dataset": true}',
+        "reports/timings/train@fmnist10k-dscn_l1.json": "{}"})
+    paper_scale.keep("paper-fmnist10k", "fmnist10k", over, ["suite.variants=[dscn_l1]"],
+                     merge=True)
+    assert sorted(p.name for p in kept.glob("*.json")) == ["dscn_l1.json", "dscn_l2.json",
+                                                           "run.json"]
+    assert sorted(p.name for p in (kept / "timings").iterdir()) == [
+        "train@fmnist10k-dscn_l1.json", "train@fmnist10k-dscn_l2.json"]
+    run = json.loads((kept / "run.json").read_text())
+    assert [p["rows"] for p in run["pieces"]] == [["dscn_l2"], ["dscn_l1"]]
+    assert run["pieces"][1]["command"] == ("python tools/paper_scale.py fmnist10k --merge "
+                                           "-S 'suite.variants=[dscn_l1]'")
+    assert run["pieces"][1]["code_commit"] == "b" * 40
+
+    import tables
+    note = tables.paper_scale_note({"fmnist10k": run}, {"fmnist10k": {
+        "dscn_l1": {"status": "ok", "seeds": [0, 1, 2]},
+        "dscn_l2": {"status": "ok", "seeds": [0, 1, 2]}}})
+    assert "-S 'suite.variants=[dscn_l2]'` (experiment paper-fmnist10k, code 1111111, rows dscn_l2)" in note
+    assert "--merge -S 'suite.variants=[dscn_l1]'` (experiment paper-fmnist10k, code bbbbbbb, rows dscn_l1)" in note
+
+    paper_scale.keep("paper-fmnist10k", "fmnist10k", over)   # no --merge: this run only
+    assert sorted(p.name for p in kept.glob("*.json")) == ["dscn_l1.json", "run.json"]
+    assert "pieces" not in json.loads((kept / "run.json").read_text())

@@ -4,6 +4,7 @@
     python tools/paper_scale.py news20 --dry      # print the dvc command only
     python tools/paper_scale.py news20 --keep-only EXP   # copy from an experiment that ran
     python tools/paper_scale.py fmnist10k -S 'suite.variants=["dscn_l2"]'   # a part of a part
+    python tools/paper_scale.py fmnist10k --merge -S ...   # add a piece to the kept rows
 
 The part's overrides become `dvc exp run --temp -n paper-<name> -S key=value ...`: the
 experiment runs in a temporary copy of the workspace, so the default suite's outputs, params
@@ -13,11 +14,15 @@ timings), so the outputs left in the DVC cache are not found again. Its metrics
 (reports/metrics/<dataset>/*.json) and stage timings are then copied from the experiment's commit to reports/paper_scale/<dataset>/, with a
 run.json naming the experiment, its overrides and the commit it ran on. Extra `-S key=value`
 flags come after the part's (e.g. fewer rows when a session cannot hold the whole part; a later
-full run of the part computes those rows again). `dvc repro -s tables`
+full run of the part computes those rows again). Without ``--merge`` the dataset's kept folder
+is replaced by this run's; with it, this run's files are added to (and replace the same files
+of) the kept ones and run.json lists every piece, so a part can be run a few rows at a time
+across sessions. `dvc repro -s tables`
 puts them into the paper's columns of reports/results.md; `dvc exp show` lists the run.
 """
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deepsc.io import atomic_dir, write_json  # noqa: E402
+from deepsc.io import atomic_dir, read_json, write_json  # noqa: E402
 
 
 def overrides(params: dict, name: str) -> dict:
@@ -70,9 +75,16 @@ def stage_of(timing_file: str, ds: str) -> bool:
     return cell == ds or cell.startswith(f"{ds}-")
 
 
-def keep(exp: str, name: str, over: dict, extra=()) -> list[Path]:
+def pieces(run: dict) -> list[dict]:
+    """The runs a kept folder's run.json records: ``pieces``, or the run itself (one piece)."""
+    return run["pieces"] if "pieces" in run else [run]
+
+
+def keep(exp: str, name: str, over: dict, extra=(), merge: bool = False) -> list[Path]:
     """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/
-    (each dataset's folder replaced atomically, so a failed copy leaves the old one)."""
+    (each dataset's folder replaced atomically, so a failed copy leaves the old one). With
+    ``merge`` the kept files stay unless this run has the same file, and run.json's ``pieces``
+    gains this run (each piece names the metrics files it wrote)."""
     ref = exp_ref(exp)
     commit = git("rev-parse", ref).strip()
     base = git("rev-parse", f"{commit}^").strip()
@@ -92,13 +104,26 @@ def keep(exp: str, name: str, over: dict, extra=()) -> list[Path]:
         run = {"part": name, "experiment": exp, "experiment_commit": commit,
                "code_commit": base, "overrides": over,
                "command": " ".join([f"python tools/paper_scale.py {name}",
-                                    *(f"-S '{e}'" for e in extra)])}
+                                    *(["--merge"] if merge else []),
+                                    *(f"-S '{e}'" for e in extra)]),
+               "rows": sorted(rel.stem for rel in mine if rel.parent == Path("."))}
         out = ROOT / "reports" / "paper_scale" / ds
+        before = []
+        if merge and (out / "run.json").is_file():
+            before = pieces(read_json(out / "run.json"))
+            for piece in before:   # a run kept before pieces were recorded: what the folder holds
+                piece.setdefault("rows", sorted(f.stem for f in out.glob("*.json")
+                                                if f.stem != "run"))
+            if any(p.get("part", name) != name for p in before):
+                raise SystemExit(f"{out}/run.json is of another part: --merge adds pieces of "
+                                 f"the same part only")
         with atomic_dir(out) as tmp:
+            if before:
+                shutil.copytree(out, tmp, dirs_exist_ok=True)
             for rel, f in mine.items():
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / rel).write_text(git("show", f"{commit}:{f}"))
-            write_json(tmp / "run.json", run)
+            write_json(tmp / "run.json", {"part": name, "pieces": before + [run]} if merge else run)
         written += [out / rel for rel in mine] + [out / "run.json"]
     return written
 
@@ -108,6 +133,8 @@ def main():
     ap.add_argument("name", help="a key of paper_scale in params.yaml")
     ap.add_argument("--dry", action="store_true", help="print the dvc command, run nothing")
     ap.add_argument("--keep-only", metavar="EXP", help="only copy from this experiment")
+    ap.add_argument("--merge", action="store_true",
+                    help="add this run's rows to the kept ones (run.json lists the pieces)")
     ap.add_argument("-S", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                     help="an override after the part's (the value in YAML)")
     a = ap.parse_args()
@@ -126,7 +153,7 @@ def main():
         rc = subprocess.run(cmd, cwd=ROOT).returncode
         if rc:
             sys.exit(rc)
-    for path in keep(exp, a.name, over, a.extra):
+    for path in keep(exp, a.name, over, a.extra, merge=a.merge):
         print(path.relative_to(ROOT))
 
 
