@@ -76,6 +76,11 @@ def load_metrics(p: dict, infos: dict, paper_runs: dict | None = None) -> dict:
     return metrics
 
 
+def run_commands(run: dict) -> str:
+    """The command(s) of a kept paper-scale run: one, or its pieces' (paper_scale.py --merge)."""
+    return "`; `".join(r["command"] for r in run.get("pieces", [run]))
+
+
 def paper_scale_note(runs: dict[str, dict], metrics: dict) -> str:
     """One line per kept paper-scale run: where its cells come from (command, seeds, commit)."""
     if not runs:
@@ -146,7 +151,7 @@ def main():
         m = {k: metrics[ds][k] for k in methods if k in metrics[ds]}
         runs += [f"### {ds}", "", results_table(ds, m), ""]
     for ds, run in paper_runs.items():
-        runs += [f"### {ds} (paper scale: `{run['command']}`)", "",
+        runs += [f"### {ds} (paper scale: `{run_commands(run)}`)", "",
                  results_table(ds, metrics[ds]), ""]
     parts += runs + [footnotes(*runs, details=notes), ""]
     sscn_sets = p.get("sscn", {}).get("datasets") or {}
@@ -191,7 +196,7 @@ def main():
     for ds, run in paper_runs.items():  # the kept paper-scale runs, stage by stage
         kept_t = [read_json(t) for t in
                   sorted((ROOT / "reports" / "paper_scale" / ds / "timings").glob("*.json"))]
-        parts += [f"### Paper scale, {ds}: `{run['command']}` (the stages of "
+        parts += [f"### Paper scale, {ds}: `{run_commands(run)}` (the stages of "
                   f"{ds}; evaluate, tables and the other datasets' data stages not counted)", "",
                   timings_table(kept_t), ""]
     text = "\n".join(parts)

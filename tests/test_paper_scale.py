@@ -154,6 +154,9 @@ def test_merge_adds_a_piece_and_replace_starts_over(tmp_path, monkeypatch):
         "dscn_l2": {"status": "ok", "seeds": [0, 1, 2]}}})
     assert "-S 'suite.variants=[dscn_l2]'` (experiment paper-fmnist10k, code 1111111, rows dscn_l2)" in note
     assert "--merge -S 'suite.variants=[dscn_l1]'` (experiment paper-fmnist10k, code bbbbbbb, rows dscn_l1)" in note
+    assert tables.run_commands(run) == ("python tools/paper_scale.py fmnist10k -S "
+                                        "'suite.variants=[dscn_l2]'`; `python tools/paper_scale.py "
+                                        "fmnist10k --merge -S 'suite.variants=[dscn_l1]'")
 
     paper_scale.keep("paper-fmnist10k", "fmnist10k", over)   # no --merge: this run only
     assert sorted(p.name for p in kept.glob("*.json")) == ["dscn_l1.json", "run.json"]
