@@ -135,9 +135,13 @@ def test_merge_adds_a_piece_and_replace_starts_over(tmp_path, monkeypatch):
     _fake_experiment(monkeypatch, tmp_path, {
         "reports/metrics/fmnist10k/dscn_l1.json": '{"new": true}',
         "reports/metrics/bbc/dscn_l1.json": '{"other dataset": true}',
-        "reports/timings/train@fmnist10k-dscn_l1.json": "{}"})
-    paper_scale.keep("paper-fmnist10k", "fmnist10k", over, ["suite.variants=[dscn_l1]"],
-                     merge=True)
+        "reports/timings/train@fmnist10k-dscn_l1.json": "{}",
+        "reports/curves/fmnist10k-dscn_l1.csv": "seed,step,z_rms\n0,1,0.1\n",
+        "reports/curves/bbc-dscn_l1.csv": "seed,step,z_rms\n"})
+    for _ in range(2):   # the same experiment kept twice (--keep-only) is one piece
+        paper_scale.keep("paper-fmnist10k", "fmnist10k", over, ["suite.variants=[dscn_l1]"],
+                         merge=True)
+    assert [p.name for p in (kept / "curves").iterdir()] == ["fmnist10k-dscn_l1.csv"]
     assert sorted(p.name for p in kept.glob("*.json")) == ["dscn_l1.json", "dscn_l2.json",
                                                            "run.json"]
     assert sorted(p.name for p in (kept / "timings").iterdir()) == [

@@ -84,12 +84,14 @@ def keep(exp: str, name: str, over: dict, extra=(), merge: bool = False) -> list
     """Copy the experiment's metrics and timings of its datasets to reports/paper_scale/
     (each dataset's folder replaced atomically, so a failed copy leaves the old one). With
     ``merge`` the kept files stay unless this run has the same file, and run.json's ``pieces``
-    gains this run (each piece names the metrics files it wrote)."""
+    gains this run (each piece names the metrics files it wrote; the same experiment commit
+    kept twice, e.g. by --keep-only, is one piece). The K2 curves (reports/curves/<ds>-*.csv:
+    each term and the latent's rms and effective rank per step) come along."""
     ref = exp_ref(exp)
     commit = git("rev-parse", ref).strip()
     base = git("rev-parse", f"{commit}^").strip()
     files = git("ls-tree", "-r", "--name-only", commit, "reports/metrics",
-                "reports/timings").split()
+                "reports/timings", "reports/curves").split()
     written = []
     for ds in over["suite.datasets"]:
         mine = {}  # destination relative to the dataset's folder -> file in the experiment
@@ -99,6 +101,8 @@ def keep(exp: str, name: str, over: dict, extra=(), merge: bool = False) -> list
                 mine[Path(parts[-1])] = f
             elif parts[1] == "timings" and stage_of(parts[2], ds):
                 mine[Path("timings") / parts[-1]] = f
+            elif parts[1] == "curves" and parts[2].startswith(f"{ds}-"):  # K2 terms, z_rms
+                mine[Path("curves") / parts[-1]] = f
         if not any(rel.parent == Path(".") for rel in mine):
             raise SystemExit(f"experiment {exp} has no reports/metrics/{ds}: did it finish?")
         run = {"part": name, "experiment": exp, "experiment_commit": commit,
@@ -110,7 +114,8 @@ def keep(exp: str, name: str, over: dict, extra=(), merge: bool = False) -> list
         out = ROOT / "reports" / "paper_scale" / ds
         before = []
         if merge and (out / "run.json").is_file():
-            before = pieces(read_json(out / "run.json"))
+            before = [p for p in pieces(read_json(out / "run.json"))  # kept again: replaced
+                      if p.get("experiment_commit") != commit]
             for piece in before:   # a run kept before pieces were recorded: what the folder holds
                 piece.setdefault("rows", sorted(f.stem for f in out.glob("*.json")
                                                 if f.stem != "run"))
