@@ -101,6 +101,9 @@ def test_tables_fill_the_papers_columns_from_a_kept_run(tmp_path, monkeypatch):
     note = tables.paper_scale_note(runs, metrics)
     assert "`python tools/paper_scale.py news20`" in note and "seeds [0, 1, 2]" in note
     assert "abcdef0" in note
+    assert tables.table3_paper_runs(runs, metrics) == []   # no ablation row kept: no Table 3
+    metrics["news20"]["lrsc_l2_task"] = ok([0.5, 0.5, 0.5])
+    assert tables.table3_paper_runs(runs, metrics) == ["news20"]
 
 
 def _fake_experiment(monkeypatch, tmp_path, files: dict):
