@@ -76,9 +76,14 @@ def load_metrics(p: dict, infos: dict, paper_runs: dict | None = None) -> dict:
     return metrics
 
 
+def run_pieces(run: dict) -> list[dict]:
+    """A kept paper-scale run's pieces: its ``pieces`` (paper_scale.py --merge), or itself."""
+    return run.get("pieces", [run])
+
+
 def run_commands(run: dict) -> str:
-    """The command(s) of a kept paper-scale run: one, or its pieces' (paper_scale.py --merge)."""
-    return "`; `".join(r["command"] for r in run.get("pieces", [run]))
+    """The command(s) of a kept paper-scale run, one per piece."""
+    return "`; `".join(r["command"] for r in run_pieces(run))
 
 
 def paper_scale_note(runs: dict[str, dict], metrics: dict) -> str:
@@ -91,7 +96,7 @@ def paper_scale_note(runs: dict[str, dict], metrics: dict) -> str:
         seeds = sorted({tuple(m.get("seeds", [])) for m in metrics[ds].values()
                         if m.get("status") == "ok"})
         seeds_s = ", ".join(str(list(s)) for s in seeds) or "none finished"
-        pieces = run.get("pieces", [run])   # a part run in pieces (paper_scale.py --merge)
+        pieces = run_pieces(run)
         how = "; ".join(f"`{r['command']}` (experiment {r['experiment']}, code "
                         f"{r['code_commit'][:7]}"
                         + (f", rows {', '.join(r.get('rows', []))})" if len(pieces) > 1 else ")")
