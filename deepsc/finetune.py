@@ -120,19 +120,24 @@ def _spectral_norm_sq(z: torch.Tensor, v: torch.Tensor, iters: int = 3):
 def prox_c_step(coef: torch.Tensor, grad: torch.Tensor, step: float, lambda2: float, reg: str,
                 zero_diag: bool = True) -> None:
     """One proximal-gradient step on C, in place: a gradient step of size ``step`` on the smooth
-    part of eq. (9), then the prox of ``step * lambda2 * ||C||_l``: soft-thresholding at
-    step * lambda2 for 'l1' (exact zeros), shrinking by 1 / (1 + 2 step lambda2) for 'l2'
-    (the prox of the squared Frobenius norm); diag(C) = 0 is a projection. ``grad`` is used
-    as scratch (no n x n temporary) and holds garbage afterwards."""
+    part of eq. (9), then the prox of ``step * lambda2 * ||C||_l`` (``prox_regulariser_``).
+    ``grad`` is used as scratch (no n x n temporary) and holds garbage afterwards."""
+    coef.add_(grad, alpha=-step)
+    prox_regulariser_(coef, step * lambda2, reg, zero_diag, scratch=grad)
+
+
+def prox_regulariser_(coef: torch.Tensor, weight: float, reg: str, zero_diag: bool,
+                      scratch: torch.Tensor) -> None:
+    """The prox of ``weight * ||C||_l``, in place: soft-thresholding at ``weight`` for 'l1'
+    (exact zeros), shrinking by 1 / (1 + 2 weight) for 'l2' (the prox of the squared
+    Frobenius norm); diag(C) = 0 is a projection. ``scratch``: an n x n buffer (l1)."""
     if reg not in ("l1", "l2"):
         raise ValueError(f"unknown regulariser {reg!r}; use 'l1' or 'l2'")
-    coef.add_(grad, alpha=-step)
     if reg == "l1":   # soft-threshold: c - clip(c, -thr, thr)
-        thr = step * lambda2
-        torch.clamp(coef, -thr, thr, out=grad)
-        coef.sub_(grad)
+        torch.clamp(coef, -weight, weight, out=scratch)
+        coef.sub_(scratch)
     else:
-        coef.div_(1.0 + 2.0 * step * lambda2)
+        coef.div_(1.0 + 2.0 * weight)
     if zero_diag:
         coef.fill_diagonal_(0.0)
 
@@ -154,7 +159,9 @@ def _smooth_c_value(ae, coef: torch.Tensor, x: torch.Tensor, z: torch.Tensor, *,
 
 def backtracking_prox_c_step(coef: torch.Tensor, grad: torch.Tensor, f0: float, value, L: float,
                              lambda2: float, reg: str, zero_diag: bool = True,
-                             max_tries: int = 40, rtol: float = 1e-6) -> tuple[float, int]:
+                             max_tries: int = 40, rtol: float = 1e-6,
+                             buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+                             ) -> tuple[float, int]:
     """One proximal-gradient step on C with backtracking (Beck & Teboulle 2009, ISTA with
     backtracking), in place: the candidate C+ = prox_{lambda2/L}(C - grad / L) is accepted when
     the smooth part ``value(C+)`` lies under its quadratic model at C,
@@ -166,13 +173,14 @@ def backtracking_prox_c_step(coef: torch.Tensor, grad: torch.Tensor, f0: float, 
     of decoder(ZC) and of eq. (8), whose curvature in C is unknown (large while ZC is small:
     eq. 8 normalises ZC). ``rtol`` absorbs float32 rounding of f. When no try is accepted C is
     left as it was (a zero step). Returns (accepted L, number of evaluations of ``value``).
-    ``grad`` is kept; two n x n buffers are added for the candidate and its difference.
+    ``grad`` is kept; two n x n buffers hold the candidate and its difference (``buffers``:
+    the caller's, reused across steps, else new ones).
     """
-    cand, diff = torch.empty_like(coef), torch.empty_like(coef)
+    cand, diff = buffers if buffers is not None else (torch.empty_like(coef),
+                                                       torch.empty_like(coef))
     for tries in range(1, max_tries + 1):
-        cand.copy_(coef)
-        diff.copy_(grad)
-        prox_c_step(cand, diff, 1.0 / L, lambda2, reg, zero_diag)   # diff: scratch
+        torch.add(coef, grad, alpha=-1.0 / L, out=cand)     # the gradient step, then the prox
+        prox_regulariser_(cand, lambda2 / L, reg, zero_diag, scratch=diff)
         torch.sub(cand, coef, out=diff)
         d = diff.view(-1)
         bound = f0 + float(torch.dot(grad.view(-1), d)) + 0.5 * L * float(torch.dot(d, d))
@@ -259,6 +267,7 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     groups = [{"params": list(ae.parameters())}] + ([] if prox else [{"params": [coef]}])
     opt = _adam(groups, lr)
     curve, v, cnt, beta, tries = [], None, term_counts(len(x), scale), 1.0, 0
+    bufs = None   # prox_backtrack: its two n x n buffers, kept across steps
     w_reg = lambda2 / cnt["reg"]
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
                      leave=False):
@@ -282,8 +291,10 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
                                                       sigma=sigma, scale=scale)
                     beta = max(beta / 2.0, 1.0)
                     L = L / c_step
+                    if bufs is None:
+                        bufs = (torch.empty_like(coef), torch.empty_like(coef))
                     L_ok, tries = backtracking_prox_c_step(coef, coef.grad, f0, value, beta * L,
-                                                           w_reg, reg, zero_diag)
+                                                           w_reg, reg, zero_diag, buffers=bufs)
                     beta = L_ok / L
                 coef.grad = None
         opt.step()
