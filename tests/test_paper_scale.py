@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,3 +169,19 @@ def test_merge_adds_a_piece_and_replace_starts_over(tmp_path, monkeypatch):
     paper_scale.keep("paper-fmnist10k", "fmnist10k", over)   # no --merge: this run only
     assert sorted(p.name for p in kept.glob("*.json")) == ["dscn_l1.json", "run.json"]
     assert "pieces" not in json.loads((kept / "run.json").read_text())
+
+
+def test_the_figures_show_a_row_the_run_trains():
+    params = {"suite": {"variants": ["dscn_l1", "dscn_l2"], "lrsc": ["lrsc_l1", "lrsc_l2"]},
+              "figures": {"dataset": "bbc", "variant": "lrsc_l2"}}
+    part = {"suite.datasets": ["fmnist10k"], "figures.dataset": "fmnist10k"}
+    # the part's rows include the figures' variant: nothing changes
+    assert paper_scale.with_figures_variant(params, part) == part
+    # a DSCN-L1-only piece: the figures move to the row it trains
+    piece = {**part, "suite.variants": ["dscn_l1"], "suite.lrsc": []}
+    assert paper_scale.with_figures_variant(params, piece)["figures.variant"] == "dscn_l1"
+    # an LRSC-L1-only piece: that row, not the default's lrsc_l2
+    piece = {**part, "suite.lrsc": ["lrsc_l1"]}
+    assert paper_scale.with_figures_variant(params, piece)["figures.variant"] == "lrsc_l1"
+    with pytest.raises(SystemExit, match="trains no row"):
+        paper_scale.with_figures_variant(params, {**part, "suite.variants": [], "suite.lrsc": []})

@@ -56,6 +56,21 @@ def set_flags(over: dict) -> list[str]:
     return flags
 
 
+def with_figures_variant(params: dict, over: dict) -> dict:
+    """The overrides with ``figures.variant`` set to a row this run trains: the figures stage
+    reads models/dsc/<figures.dataset>-<figures.variant>, so a part run a few rows at a time
+    (``-S suite.lrsc=[]``) would fail at its last stage and lose every row (a ``--temp`` run
+    that fails keeps nothing). An LRSC row is preferred, as in the default suite."""
+    suite = params.get("suite", {})
+    rows = [*over.get("suite.lrsc", suite.get("lrsc", [])),
+            *over.get("suite.variants", suite.get("variants", []))]
+    if not rows:
+        raise SystemExit("this run trains no row (suite.lrsc and suite.variants are empty): "
+                         "give it at least one")
+    variant = over.get("figures.variant", params.get("figures", {}).get("variant"))
+    return over if variant in rows else {**over, "figures.variant": rows[0]}
+
+
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True,
                           text=True).stdout
@@ -143,12 +158,14 @@ def main():
     ap.add_argument("-S", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                     help="an override after the part's (the value in YAML)")
     a = ap.parse_args()
-    over = dict(overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), a.name))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    over = dict(overrides(params, a.name))
     for flag in a.extra:
         key, sep, value = flag.partition("=")
         if not sep:
             raise SystemExit(f"-S {flag!r}: expected KEY=VALUE")
         over[key] = yaml.safe_load(value)
+    over = with_figures_variant(params, over)
     exp = a.keep_only or f"paper-{a.name}"
     cmd = ["dvc", "exp", "run", "--temp", "-n", exp, *set_flags(over)]
     if a.dry:
