@@ -267,7 +267,8 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     groups = [{"params": list(ae.parameters())}] + ([] if prox else [{"params": [coef]}])
     opt = _adam(groups, lr)
     curve, v, cnt, beta, tries = [], None, term_counts(len(x), scale), 1.0, 0
-    bufs = None   # prox_backtrack: its two n x n buffers, kept across steps
+    bufs = ((torch.empty_like(coef), torch.empty_like(coef)) if c_update == "prox_backtrack"
+            else None)   # prox_backtrack: its two n x n buffers, kept across steps
     w_reg = lambda2 / cnt["reg"]
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=None if progress else True,
                      leave=False):
@@ -291,8 +292,6 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
                                                       sigma=sigma, scale=scale)
                     beta = max(beta / 2.0, 1.0)
                     L = L / c_step
-                    if bufs is None:
-                        bufs = (torch.empty_like(coef), torch.empty_like(coef))
                     L_ok, tries = backtracking_prox_c_step(coef, coef.grad, f0, value, beta * L,
                                                            w_reg, reg, zero_diag, buffers=bufs)
                     beta = L_ok / L
