@@ -203,7 +203,7 @@ def _adam(groups, lr: float) -> torch.optim.Adam:
 
 def k2_backward(ae, coef: torch.Tensor, x: torch.Tensor, W: torch.Tensor | None, *,
                 lambda1: float, lambda2: float, mu: float, gamma: float, sigma: float, reg: str,
-                scale: str, zero_diag: bool = True):
+                scale: str, zero_diag: bool = True, distill: str = "eq4"):
     """Forward and backward of eq. (9) for one full-batch K2 step, leaving in ``.grad`` of the
     autoencoder's parameters and of ``coef`` (C, its diagonal held at 0 when ``zero_diag``)
     the gradient of eq. (9) with respect to them: autograd for the terms in Z, and for
@@ -212,7 +212,7 @@ def k2_backward(ae, coef: torch.Tensor, x: torch.Tensor, W: torch.Tensor | None,
     z = ae.encode(x)
     zc = coef.T @ z   # the self-expressed codes (Z C)^T; diag(coef) = 0 replaces the mask
     terms = lrsc_loss(x, ae.decode(zc), z, zc, None, W, lambda1=lambda1, lambda2=lambda2,
-                      mu=mu, gamma=gamma, sigma=sigma, reg=reg, scale=scale)
+                      mu=mu, gamma=gamma, sigma=sigma, reg=reg, scale=scale, distill=distill)
     coef.grad = None
     terms["loss"].backward()
     terms = {k: t.detach() for k, t in terms.items()}
@@ -231,7 +231,8 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
                             lambda2: float, reg: str, c_init: float = 1e-4, zero_diag: bool = True,
                             W: torch.Tensor | None = None, mu: float = 0.0, gamma: float = 0.0,
                             sigma: float = 1.0, scale: str = "sum", c_update: str = "adam",
-                            c_step: float = 1.0, log_every: int = 10, progress: bool = True):
+                            c_step: float = 1.0, distill: str = "eq4", log_every: int = 10,
+                            progress: bool = True):
     """Algorithm 2, second loop, with eq. (9) (eq. (1) when mu = gamma = 0): full-batch
     training of autoencoder and C.
 
@@ -245,7 +246,9 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
     part under its quadratic model: ``backtracking_prox_c_step``; each step starts from half
     the previous step's factor over the self-expression L, never below it, so where that L
     suffices the iterates are those of 'prox'; one more forward pass per try).
-    Every logged row carries the latent monitor (``latent_stats``).
+    ``distill``: eq. (4) ('eq4') or its scale-invariant form ('rayleigh', an option beyond the
+    paper: ``losses.distillation_loss``). Every logged row carries the latent monitor
+    (``latent_stats``).
 
     The step holds the n x n buffers it needs and no more (``benchmarks/k2_step.py``): C with
     diag(C) = 0 kept by zeroing the diagonal of its gradient (Adam then never moves it; prox
@@ -275,7 +278,7 @@ def finetune_selfexpression(ae, x: torch.Tensor, *, steps: int, lr: float, lambd
         opt.zero_grad(set_to_none=True)
         z, terms = k2_backward(ae, coef, x, W, lambda1=lambda1, lambda2=0.0 if prox else lambda2,
                                mu=mu, gamma=gamma, sigma=sigma, reg=reg, scale=scale,
-                               zero_diag=zero_diag)
+                               zero_diag=zero_diag, distill=distill)
         if prox:
             with torch.no_grad():
                 zf = z.detach().flatten(1)
@@ -351,8 +354,8 @@ def finetune(features: np.ndarray, kind: str, *, arch: dict, state_dict: dict, s
              lr: float, lambda1: float, lambda2: float, reg: str, c_init: float,
              zero_diag: bool = True, T: np.ndarray | None = None, mu: float = 0.0,
              gamma: float = 0.0, sigma: float = 1.0, t="auto", scale: str = "sum",
-             c_update: str = "adam", c_step: float = 1.0, device: str = "auto",
-             progress: bool = True) -> dict:
+             c_update: str = "adam", c_step: float = 1.0, distill: str = "eq4",
+             device: str = "auto", progress: bool = True) -> dict:
     """Algorithm 2, second loop, with eq. (9) from pre-trained weights (eq. (1), DSC-Net, when
     mu = gamma = 0): returns the final C, the latent codes Z, the fine-tuned weights and the
     loss curve."""
@@ -368,7 +371,7 @@ def finetune(features: np.ndarray, kind: str, *, arch: dict, state_dict: dict, s
     se, curve = finetune_selfexpression(ae, x, steps=k2, lr=lr, lambda1=lambda1, lambda2=lambda2,
                                         reg=reg, c_init=c_init, zero_diag=zero_diag, W=W, mu=mu,
                                         gamma=gamma, sigma=sigma, scale=scale, c_update=c_update,
-                                        c_step=c_step, progress=progress)
+                                        c_step=c_step, distill=distill, progress=progress)
     with torch.no_grad():
         C = se.C.detach().cpu().numpy()
         z = ae.encode(x).cpu().numpy()

@@ -76,15 +76,28 @@ def heat_kernel_weights(T: torch.Tensor, t="auto") -> tuple[torch.Tensor, float]
     return torch.exp(-d2 / t) * off, t
 
 
-def distillation_loss(z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+DISTILLS = ("eq4", "rayleigh")
+
+
+def distillation_loss(z: torch.Tensor, W: torch.Tensor, form: str = "eq4") -> torch.Tensor:
     """LRSC eq. (4): L_m = 1/2 sum_{i != j} W_ij ||Z_i - Z_j||^2, for a symmetric W.
 
     Computed as the Laplacian trace tr(Z^T L Z) with L = D - W, D = diag(W 1):
     1/2 sum_ij W_ij (|z_i|^2 + |z_j|^2 - 2 z_i.z_j) = sum_i D_ii |z_i|^2 - sum_ij W_ij z_i.z_j,
     O(n^2 d) time and no n x n x d tensor. Rows of ``z`` are points.
+
+    ``form='rayleigh'`` (an option beyond the paper) is eq. (4) on the codes divided by their
+    rms, Z / s with s^2 = 1/n sum_i ||Z_i||^2: L_m(Z) / s^2, the Rayleigh quotient that Laplacian
+    eigenmaps minimise (Belkin & Niyogi 2003) in place of L_m itself, whose minimum is Z = 0.
+    It is invariant to the scale of Z (its gradient is orthogonal to Z), so distillation shapes
+    the codes without shrinking them; it equals eq. (4) where the codes have rms 1.
     """
+    if form not in DISTILLS:
+        raise ValueError(f"unknown distillation form {form!r}; use one of {', '.join(DISTILLS)}")
+    sq = (z * z).flatten(1).sum(1)
     deg = W.sum(1)
-    return (deg * (z * z).sum(1)).sum() - (z * (W @ z)).sum()
+    value = (deg * sq).sum() - (z.flatten(1) * (W @ z.flatten(1))).sum()
+    return value if form == "eq4" else value / sq.mean()
 
 
 def external_loss(x, x_hat, z, zc, C, W, *, lambda3: float, lambda4: float, eta: float,
@@ -153,7 +166,8 @@ def infonce_loss(z: torch.Tensor, g: torch.Tensor, sigma: float, reduction: str 
 
 
 def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu: float = 0.0,
-              gamma: float = 0.0, sigma: float = 1.0, reg: str = "l2", scale: str = "sum") -> dict:
+              gamma: float = 0.0, sigma: float = 1.0, reg: str = "l2", scale: str = "sum",
+              distill: str = "eq4") -> dict:
     """LRSC eq. (9), the loss on the target data (eq. (7) when gamma = 0), as sums:
 
         L_f = 1/2 ||X - X~||^2 + lambda1/2 ||Z - ZC||_F^2 + lambda2 ||C||_l
@@ -163,13 +177,15 @@ def lrsc_loss(x, x_hat, z, zc, C, W=None, *, lambda1: float, lambda2: float, mu:
     target. The paper writes ||C||_F^2 in eq. (9) (LRSC-L2); LRSC-L1 uses the l1 norm
     (``reg``). A term with weight 0 is not computed, so mu = gamma = 0 is eq. (1) exactly.
     ``scale='mean'`` is the scale-free form: every term divided by ``term_counts``.
+    ``distill``: eq. (4) as written ('eq4') or its scale-invariant form ('rayleigh',
+    ``distillation_loss``).
     """
     terms = dscnet_loss(x, x_hat, z, zc, C, lambda1, lambda2, reg, scale)
     cnt = term_counts(len(x), scale)
     if mu:
         if W is None:
             raise ValueError("mu > 0 needs W (eq. 5), the teacher's affinity of the target data")
-        terms["distill"] = distillation_loss(z, W) / cnt["distill"]
+        terms["distill"] = distillation_loss(z, W, distill) / cnt["distill"]
         terms["loss"] = terms["loss"] + mu * terms["distill"]
     if gamma:
         terms["selfsup"] = infonce_loss(z, zc, sigma) / cnt["selfsup"]

@@ -74,7 +74,9 @@ BASELINE_METHODS = ["ssc", "ensc", "ssc_omp", "lrr"]
 
 METHOD_NAMES = {"dscn_l1": "DSCN-L1", "dscn_l2": "DSCN-L2", "lrsc_l1": "LRSC-L1",
                 "lrsc_l2": "LRSC-L2", "lrsc_l2_task": "LRSC-L2, task level only",
-                "lrsc_l2_task_model": "LRSC-L2, task + model level", "kmeans": "k-means (features)",
+                "lrsc_l2_task_model": "LRSC-L2, task + model level",
+                "lrsc_l2_task_model_rayleigh": "LRSC-L2, task + model level, scale-invariant eq. 4",
+                "kmeans": "k-means (features)",
                 "spectral_knn": "spectral, k-NN affinity (features)", "ssc": "SSC", "ensc": "EnSC",
                 "ssc_omp": "SSC-OMP", "lrr": "LRR", "sscn": "SSCN",
                 "sscn_oos": "SSCN-OoS (inductive)", "dscnet_sscn_ae": "DSC-Net (SSCN autoencoder)"}

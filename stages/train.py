@@ -65,7 +65,8 @@ def main():
                     lambda2=by_kind(p, "lambda2", info["kind"], v["reg"]), reg=v["reg"], c_init=ft["c_init"],
                     zero_diag=ft["zero_diag"], T=T, mu=v["mu"], gamma=v["gamma"],
                     sigma=v["sigma"], t=p["t"], scale=ft["scale"],
-                    c_update=ft["c_update"][v["reg"]], c_step=ft["c_step"], device=ft["device"])
+                    c_update=ft["c_update"][v["reg"]], c_step=ft["c_step"], distill=v["distill"],
+                    device=ft["device"])
                 warn = collapse_warning(res["curve"])
                 if warn:
                     print(f"WARNING: {name} seed {seed}: {warn}", file=sys.stderr)

@@ -146,7 +146,11 @@ def test_variant_switches_multiply_the_top_level_weights():
                       "b": {"reg": "l1", "task": True, "model": False, "self": False},
                       "c": {"reg": "l2", "task": False, "model": False, "self": False}}}
     assert variant_settings(p, "a") == {"reg": "l2", "init": "task_model", "mu": 0.01,
-                                        "gamma": 2.0, "sigma": 0.5}
+                                        "gamma": 2.0, "sigma": 0.5, "distill": "eq4"}
+    ray = {**p["variants"]["a"], "distill": "rayleigh"}
+    assert variant_settings({**p, "variants": {"r": ray}}, "r")["distill"] == "rayleigh"
+    with pytest.raises(SystemExit, match="variants.r.distill is 'pca'"):
+        variant_settings({**p, "variants": {"r": {**ray, "distill": "pca"}}}, "r")
     assert variant_settings(p, "b")["init"] == "task" and variant_settings(p, "b")["mu"] == 0.0
     assert variant_settings(p, "c")["init"] == "random" and variant_settings(p, "c")["gamma"] == 0.0
     with pytest.raises(SystemExit, match="unknown variant 'zz'"):
@@ -273,6 +277,21 @@ def test_backtracking_finetuning_logs_its_factor_and_stays_finite():
     assert all(r["c_beta"] >= 1.0 and r["c_tries"] >= 1 for r in rows)
     assert all(np.isfinite(r["loss"]) for r in rows) and np.all(np.diag(res["C"]) == 0)
     assert "c_beta" not in finetune(X, "text", **kw, c_update="prox")["curve"][-1]
+
+
+def test_rayleigh_distillation_does_not_shrink_the_codes_as_eq4_does():
+    from deepsc.finetune import finetune
+
+    rng = np.random.default_rng(3)
+    X, T = rng.normal(size=(40, 16)).astype(np.float32), rng.normal(size=(40, 5))
+    ae = build_autoencoder("text", (16,), {"latent_dim": 8})
+    kw = dict(arch={"latent_dim": 8}, state_dict=ae.state_dict(), seed=0, k2=40, lr=1e-2,
+              lambda1=1.0, lambda2=1.0, reg="l2", c_init=1e-4, scale="mean", T=T, mu=100.0,
+              progress=False)
+    rms = {form: finetune(X, "text", **kw, distill=form)["curve"][-1]["z_rms"]
+           for form in ("eq4", "rayleigh")}
+    start = finetune(X, "text", **{**kw, "k2": 1})["curve"][0]["z_rms"]
+    assert rms["eq4"] < 0.5 * start < rms["rayleigh"], (start, rms)
 
 
 def test_prox_finetuning_gives_sparse_c_and_adam_does_not():

@@ -34,6 +34,28 @@ def test_distillation_loss_equals_explicit_double_sum():
     assert float(distillation_loss(z[perm], W[perm][:, perm])) == pytest.approx(explicit, rel=1e-12)
 
 
+def test_rayleigh_distillation_is_eq4_on_unit_rms_codes_and_scale_invariant():
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(8, 4, generator=g, dtype=torch.float64)
+    W, _ = heat_kernel_weights(torch.randn(8, 3, generator=g, dtype=torch.float64))
+    s2 = float((z ** 2).sum() / 8)   # the codes' mean square, 1/n sum_i ||z_i||^2
+    explicit = 0.5 * sum(float(W[i, j]) * float(((z[i] - z[j]) ** 2).sum()) / s2
+                         for i in range(8) for j in range(8) if i != j)
+    assert float(distillation_loss(z, W, "rayleigh")) == pytest.approx(explicit, rel=1e-12)
+    for c in (1e-3, 7.0):   # Z -> cZ leaves it unchanged, where eq. 4 scales by c^2
+        assert float(distillation_loss(c * z, W, "rayleigh")) == pytest.approx(explicit, rel=1e-10)
+        assert float(distillation_loss(c * z, W)) == pytest.approx(c * c * s2 * explicit, rel=1e-10)
+    # no pull on the scale: the gradient is orthogonal to Z (Euler, degree-0 homogeneous)
+    zz = z.clone().requires_grad_(True)
+    distillation_loss(zz, W, "rayleigh").backward()
+    assert abs(float((zz.grad * z).sum())) < 1e-10 * float(zz.grad.norm() * z.norm())
+    zz.grad = None
+    distillation_loss(zz, W).backward()   # eq. 4's radial part is 2 L_m > 0: it shrinks Z
+    assert float((zz.grad * z).sum()) == pytest.approx(2 * float(distillation_loss(z, W)), rel=1e-10)
+    with pytest.raises(ValueError, match="distillation form"):
+        distillation_loss(z, W, "dense")
+
+
 def test_external_loss_is_eq1_plus_eta_times_distillation():
     g = torch.Generator().manual_seed(1)
     x, x_hat = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
