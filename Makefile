@@ -54,6 +54,7 @@ test-paper-scale: venv
 
 bench: venv
 	$(VENV)/bin/python benchmarks/k2_step.py
+	$(VENV)/bin/python benchmarks/k2_step.py --c-update prox_backtrack --kind image --n 1000 10000
 
 bench-sscn: venv
 	$(VENV)/bin/python benchmarks/sscn_bench.py

@@ -17,6 +17,13 @@ The floor, per n and kind, measured in the same run:
   forward + backward alone (the interpreter, torch, the data, the activations).
 Goal (issue 15): step / floor <= 1.5 and peak / floor <= 1.5 at n = 10,000.
 
+``--c-update prox_backtrack`` measures the step the l1 rows take (``finetune.c_update.l1``):
+||C||_1 (lambda2 = 0.1), Adam on the autoencoder only, C by a proximal step with backtracking.
+Each try of the backtracking evaluates the smooth part once more (C^T Z, the decoder's forward,
+the eq. 8 logits), so its floor adds those, timed alone, once per try (the mean tries per step
+is printed); its n x n buffers are C, its gradient, the candidate and its difference, W and
+the logits (6 again).
+
 Each measurement runs in a fresh subprocess, so its peak RSS is its own, with the stage
 scripts' process settings (``deepsc/runtime.py``: freed memory kept by malloc; run with
 DEEPSC_MALLOC=default for glibc's defaults, which cost every n x n temporary its page faults).
@@ -82,7 +89,7 @@ def _timeit(torch, dev, fn, reps: int) -> float:
     return (time.perf_counter() - t0) / reps
 
 
-def measure_step(n: int, kind: str, steps: int) -> dict:
+def measure_step(n: int, kind: str, steps: int, c_update: str = "adam") -> dict:
     from deepsc.finetune import finetune_selfexpression
     from deepsc.losses import heat_kernel_weights
 
@@ -90,7 +97,9 @@ def measure_step(n: int, kind: str, steps: int) -> dict:
     W, _ = heat_kernel_weights(torch.randn(n, 64, device=dev))
     kw = dict(lr=1e-3, lambda1=10.0, lambda2=1.0, reg="l2", W=W, mu=1.0, gamma=1.0, sigma=0.5,
               log_every=10**9, progress=False)
-    for opt in (dict(scale="mean", c_update="adam"), {}):   # older code: no scale / c_update
+    if c_update != "adam":
+        kw.update(reg="l1", lambda2=0.1, log_every=1)
+    for opt in (dict(scale="mean", c_update=c_update), {}):   # older code: no scale / c_update
         try:
             finetune_selfexpression(ae, x, steps=1, **kw, **opt)   # warm-up
             kw.update(opt)
@@ -98,12 +107,15 @@ def measure_step(n: int, kind: str, steps: int) -> dict:
         except TypeError:
             continue
 
+    tries = []
+
     def run(k):
         _sync(torch, dev)
         t0 = time.perf_counter()
-        se, _ = finetune_selfexpression(ae, x, steps=k, **kw)
+        se, curve = finetune_selfexpression(ae, x, steps=k, **kw)
         _sync(torch, dev)
         del se
+        tries[:] = [r.get("c_tries", 0) for r in curve[1:]]
         return time.perf_counter() - t0
 
     t1, tk = run(1), run(1 + steps)
@@ -117,9 +129,12 @@ def measure_step(n: int, kind: str, steps: int) -> dict:
         "A B^T": lambda: z @ g.T, "dS B": lambda: C @ g, "dS^T A": lambda: C.T @ z,
         "W Z": lambda: W @ z, "W G": lambda: W @ g}
     t_products = {k: _timeit(torch, dev, f, 3) for k, f in products.items()}
+    with torch.no_grad():   # one more evaluation of the smooth part, per backtracking try
+        t_eval = t_products["A B^T"] + _timeit(torch, dev, lambda: ae.decode(C.T @ z), 3)
     return {"n": n, "kind": kind, "device": str(dev), "latent_dim": int(z.shape[1]),
             "step_s": (tk - t1) / steps, "peak_mib": peak, "products_s": sum(t_products.values()),
-            "matmul_s": t_products["C^T Z"]}
+            "matmul_s": t_products["C^T Z"], "eval_s": t_eval,
+            "tries": sum(tries) / len(tries) if tries and c_update == "prox_backtrack" else 0.0}
 
 
 def measure_ae(n: int, kind: str) -> dict:
@@ -135,9 +150,10 @@ def measure_ae(n: int, kind: str) -> dict:
     return {"ae_s": t, "ae_peak_mib": _peak_mib(torch, dev)}
 
 
-def _child(mode: str, n: int, kind: str, steps: int) -> dict:
+def _child(mode: str, n: int, kind: str, steps: int, c_update: str = "adam") -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--n", str(n), "--kind", kind,
-                          "--steps", str(steps)], cwd=ROOT, capture_output=True, text=True)
+                          "--steps", str(steps), "--c-update", c_update], cwd=ROOT,
+                         capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr.strip().splitlines()[-1])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -148,34 +164,39 @@ def main():
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 5000, 10000])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--kind", choices=["image", "text"], nargs="+", default=["image", "text"])
+    ap.add_argument("--c-update", choices=["adam", "prox_backtrack"], default="adam",
+                    help="adam: the l2 rows' step (C in Adam); prox_backtrack: the l1 rows'")
     ap.add_argument("--child", choices=["step", "ae"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         fn = measure_step if args.child == "step" else measure_ae
-        res = (fn(args.n[0], args.kind[0], args.steps) if args.child == "step"
+        res = (fn(args.n[0], args.kind[0], args.steps, args.c_update) if args.child == "step"
                else fn(args.n[0], args.kind[0]))
         print(json.dumps(res))
         return
     import torch
 
-    print(f"K2 step of eq. (9), every term on, C in Adam; mean of {args.steps} steps; floor measured "
+    how = ("C in Adam, ||C||_F^2" if args.c_update == "adam"
+           else "||C||_1, C by a backtracking prox step (floor: + one smooth-part evaluation per try)")
+    print(f"K2 step of eq. (9), every term on, {how}; mean of {args.steps} steps; floor measured "
           f"in the same run (torch {torch.__version__}, {torch.get_num_threads()} threads)")
     print(f"{'kind':>5} {'n':>6} {'step s':>8} {'floor s':>8} {'(mm+AE)':>14} {'step/floor':>10} "
           f"{'peak MiB':>9} {'floor MiB':>9} {'peak/floor':>10} {'step/C@Z':>8}")
     for kind in args.kind:
         for n in args.n:
             try:
-                s = _child("step", n, kind, args.steps)
+                s = _child("step", n, kind, args.steps, args.c_update)
                 a = _child("ae", n, kind, args.steps)
             except RuntimeError as err:
                 print(f"{kind:>5} {n:>6} failed: {err}")
                 continue
-            floor_s = s["products_s"] + a["ae_s"]
+            floor_s = s["products_s"] + a["ae_s"] + s["tries"] * s["eval_s"]
             floor_mib = a["ae_peak_mib"] + N2_BUFFERS * n * n * 4 / 2**20
             print(f"{kind:>5} {n:>6} {s['step_s']:>8.3f} {floor_s:>8.3f} "
                   f"{s['products_s']:>6.2f}+{a['ae_s']:<6.2f} {s['step_s'] / floor_s:>10.2f} "
                   f"{s['peak_mib']:>9.0f} {floor_mib:>9.0f} {s['peak_mib'] / floor_mib:>10.2f} "
-                  f"{s['step_s'] / s['matmul_s']:>8.1f}", flush=True)
+                  f"{s['step_s'] / s['matmul_s']:>8.1f}"
+                  + (f"  tries/step {s['tries']:.2f}" if s["tries"] else ""), flush=True)
 
 
 if __name__ == "__main__":
