@@ -171,6 +171,21 @@ def test_merge_adds_a_piece_and_replace_starts_over(tmp_path, monkeypatch):
     assert "pieces" not in json.loads((kept / "run.json").read_text())
 
 
+def test_the_newest_experiment_of_a_name_is_kept_not_the_last_by_hash(monkeypatch):
+    older, newer = ("refs/exps/75/8c1a/paper-fmnist10k", "refs/exps/54/207b/paper-fmnist10k")
+
+    def git(*args):   # git sorts by refname unless told otherwise
+        assert args[0] == "for-each-ref"
+        by_date = "--sort=committerdate" in args
+        return "\n".join([older, "refs/exps/60/aaaa/paper-news20", newer] if by_date
+                         else [newer, "refs/exps/60/aaaa/paper-news20", older]) + "\n"
+
+    monkeypatch.setattr(paper_scale, "git", git)
+    assert paper_scale.exp_ref("paper-fmnist10k") == newer
+    with pytest.raises(SystemExit, match="no experiment named 'paper-x'"):
+        paper_scale.exp_ref("paper-x")
+
+
 def test_the_figures_show_a_row_the_run_trains():
     params = {"suite": {"variants": ["dscn_l1", "dscn_l2"], "lrsc": ["lrsc_l1", "lrsc_l2"]},
               "figures": {"dataset": "bbc", "variant": "lrsc_l2"}}

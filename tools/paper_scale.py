@@ -77,7 +77,10 @@ def git(*args: str) -> str:
 
 
 def exp_ref(exp: str) -> str:
-    refs = [r for r in git("for-each-ref", "--format=%(refname)", "refs/exps").split()
+    """The newest experiment named ``exp``. The name repeats across pieces, and the refs
+    (refs/exps/<baseline commit>/<name>) sort by their baseline's hash, not by age."""
+    refs = [r for r in git("for-each-ref", "--sort=committerdate", "--format=%(refname)",
+                           "refs/exps").split()
             if r.rsplit("/", 1)[-1] == exp]
     if not refs:
         raise SystemExit(f"no experiment named {exp!r} (dvc exp list): run it first")
