@@ -16,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from .health import effective_rank
-from .losses import (distillation_loss, heat_kernel_weights, lrsc_loss, reconstruction_loss,
-                     term_counts)
+from .losses import (DISTILLS, distillation_loss, heat_kernel_weights, lrsc_loss,
+                     reconstruction_loss, term_counts)
 from .nets import build_autoencoder
 from .selfexpr import SelfExpression, add_regulariser_grad_, regulariser_value
 
@@ -360,6 +360,8 @@ def finetune(features: np.ndarray, kind: str, *, arch: dict, state_dict: dict, s
     mu = gamma = 0): returns the final C, the latent codes Z, the fine-tuned weights and the
     loss curve."""
     _check_nonnegative(lambda1=lambda1, lambda2=lambda2, lr=lr, k2=k2, mu=mu, gamma=gamma)
+    if distill not in DISTILLS:
+        raise ValueError(f"unknown distillation form {distill!r}; use one of {', '.join(DISTILLS)}")
     if mu and T is None:
         raise ValueError("mu > 0 needs the teacher's features T of the target (model level)")
     dev = pick_device(device)

@@ -156,15 +156,9 @@ def variant_settings(params: dict, variant: str, kind: str | None = None) -> dic
             raise SystemExit(f"{key} must be >= 0 in params.yaml, got {params[key]}")
     if not w["sigma"] > 0:
         raise SystemExit(f"sigma (eq. 8's temperature) must be > 0 in params.yaml, got {params['sigma']}")
-    from deepsc.losses import DISTILLS   # here: the stages that never train skip torch's import
-
-    distill = v.get("distill", "eq4")   # optional: eq. 4 as written, or 'rayleigh' (K2 only)
-    if distill not in DISTILLS:
-        raise SystemExit(f"variants.{variant}.distill is {distill!r} in params.yaml: use one of "
-                         f"{', '.join(DISTILLS)}")
     init = next(k for k, lv in INITS.items() if lv == (bool(v["task"]), bool(v["model"])))
     return {"reg": v["reg"], "init": init, "mu": w["mu"] if v["model"] else 0.0,
-            "gamma": w["gamma"] if v["self"] else 0.0, "sigma": w["sigma"], "distill": distill}
+            "gamma": w["gamma"] if v["self"] else 0.0, "sigma": w["sigma"]}
 
 
 def teacher_target(dataset: str):

@@ -24,6 +24,7 @@ from common import (ROOT, by_kind, dataset_info, is_ok, load_features, load_para
 
 from deepsc.finetune import collapse_warning, finetune
 from deepsc.io import atomic_dir, atomic_path, read_json, write_json
+from deepsc.losses import DISTILLS
 
 CURVE_FIELDS = ["seed", "step", "loss", "rec", "selfexp", "reg", "distill", "selfsup", "z_rms",
                 "z_erank", "c_beta"]   # c_beta: prox_backtrack's factor over the self-expression L
@@ -34,6 +35,10 @@ def main():
     p = load_params()
     info = dataset_info(args.dataset)
     v = variant_settings(p, args.variant, info.get("kind"))
+    distill = p["variants"][args.variant].get("distill", "eq4")   # optional: eq. 4 or 'rayleigh'
+    if distill not in DISTILLS:
+        raise SystemExit(f"variants.{args.variant}.distill is {distill!r} in params.yaml: use one "
+                         f"of {', '.join(DISTILLS)}")
     lrsc = args.group == "lrsc"
     if not lrsc and (v["init"] != "random" or v["gamma"] or v["mu"]):
         raise SystemExit(f"variant {args.variant!r} uses external knowledge or self-supervision: "
@@ -65,7 +70,7 @@ def main():
                     lambda2=by_kind(p, "lambda2", info["kind"], v["reg"]), reg=v["reg"], c_init=ft["c_init"],
                     zero_diag=ft["zero_diag"], T=T, mu=v["mu"], gamma=v["gamma"],
                     sigma=v["sigma"], t=p["t"], scale=ft["scale"],
-                    c_update=ft["c_update"][v["reg"]], c_step=ft["c_step"], distill=v["distill"],
+                    c_update=ft["c_update"][v["reg"]], c_step=ft["c_step"], distill=distill,
                     device=ft["device"])
                 warn = collapse_warning(res["curve"])
                 if warn:
@@ -78,6 +83,7 @@ def main():
         write_json(out / "status.json", {"status": status["status"],
                                          **({"reason": status["reason"]} if "reason" in status else {}),
                                          "seeds": p["seeds"], **v,
+                                         **({"distill": distill} if distill != "eq4" else {}),
                                          "collapse": {str(k): w for k, w in collapsed.items()}})
         with atomic_path(ROOT / "reports" / "curves" / f"{name}.csv", ".csv") as tmp, \
                 open(tmp, "w", newline="") as fh:

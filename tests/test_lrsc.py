@@ -146,11 +146,7 @@ def test_variant_switches_multiply_the_top_level_weights():
                       "b": {"reg": "l1", "task": True, "model": False, "self": False},
                       "c": {"reg": "l2", "task": False, "model": False, "self": False}}}
     assert variant_settings(p, "a") == {"reg": "l2", "init": "task_model", "mu": 0.01,
-                                        "gamma": 2.0, "sigma": 0.5, "distill": "eq4"}
-    ray = {**p["variants"]["a"], "distill": "rayleigh"}
-    assert variant_settings({**p, "variants": {"r": ray}}, "r")["distill"] == "rayleigh"
-    with pytest.raises(SystemExit, match="variants.r.distill is 'pca'"):
-        variant_settings({**p, "variants": {"r": {**ray, "distill": "pca"}}}, "r")
+                                        "gamma": 2.0, "sigma": 0.5}
     assert variant_settings(p, "b")["init"] == "task" and variant_settings(p, "b")["mu"] == 0.0
     assert variant_settings(p, "c")["init"] == "random" and variant_settings(p, "c")["gamma"] == 0.0
     with pytest.raises(SystemExit, match="unknown variant 'zz'"):
@@ -292,6 +288,8 @@ def test_rayleigh_distillation_does_not_shrink_the_codes_as_eq4_does():
            for form in ("eq4", "rayleigh")}
     start = finetune(X, "text", **{**kw, "k2": 1})["curve"][0]["z_rms"]
     assert rms["eq4"] < 0.5 * start < rms["rayleigh"], (start, rms)
+    with pytest.raises(ValueError, match="unknown distillation form 'pca'"):
+        finetune(X, "text", **kw, distill="pca")
 
 
 def test_prox_finetuning_gives_sparse_c_and_adam_does_not():
