@@ -112,6 +112,16 @@ def table3_paper_runs(runs: dict, metrics: dict) -> list[str]:
     return [ds for ds in runs if any(m in metrics.get(ds, {}) for m in middle)]
 
 
+def split_timings(timings: list[dict], tune_datasets) -> tuple[list[dict], list[dict]]:
+    """The stage timings of this suite, and those kept from a tune@ sweep that tune.datasets
+    no longer lists (an earlier, separate run: listed apart, not in the suite's total)."""
+    ours, apart = [], []
+    for r in timings:
+        off = r["stage"].startswith("tune@") and r["stage"][len("tune@"):] not in tune_datasets
+        (apart if off else ours).append(r)
+    return ours, apart
+
+
 def main():
     p = load_params()
     infos = load_infos(p)
@@ -202,9 +212,15 @@ def main():
                   "rank of Z >= 2, <= 90 % dead code units (deepsc/health.py). A collapsed "
                   "random initialisation is restarted with a fresh one (ae.<kind>.restarts); "
                   "'attempts' counts them.", "", health_table(health), ""]
-    timings = [read_json(t) for t in sorted((ROOT / "reports" / "timings").glob("*.json"))]
+    timings, apart = split_timings(
+        [read_json(t) for t in sorted((ROOT / "reports" / "timings").glob("*.json"))],
+        p["tune"]["datasets"])
     parts += ["## Run time of the last `dvc repro` of each stage (this machine)", "",
               timings_table(timings), ""]
+    if apart:
+        parts += ["Not in this suite and not counted above (kept from an earlier run of a stage "
+                  "that `tune.datasets` no longer lists): " + ", ".join(
+                      f"{r['stage']} {r['wall_s']:.0f} s" for r in apart) + ".", ""]
     for ds, run in paper_runs.items():  # the kept paper-scale runs, stage by stage
         kept_t = [read_json(t) for t in
                   sorted((ROOT / "reports" / "paper_scale" / ds / "timings").glob("*.json"))]

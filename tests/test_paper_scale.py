@@ -107,6 +107,16 @@ def test_tables_fill_the_papers_columns_from_a_kept_run(tmp_path, monkeypatch):
     assert tables.table3_paper_runs(runs, metrics) == ["news20"]
 
 
+def test_a_tune_sweep_outside_tune_datasets_is_not_in_the_suites_run_time():
+    import tables
+    rec = [{"stage": s, "wall_s": 1.0, "peak_rss_mib": 1.0}
+           for s in ("train@bbc-dscn_l2", "tune@bbc", "tune@news20")]
+    ours, apart = tables.split_timings(rec, ["news20"])
+    assert [r["stage"] for r in ours] == ["train@bbc-dscn_l2", "tune@news20"]
+    assert [r["stage"] for r in apart] == ["tune@bbc"]
+    assert tables.split_timings(rec, [])[1] == rec[1:]
+
+
 def _fake_experiment(monkeypatch, tmp_path, files: dict):
     """tools/paper_scale.py's git calls answered from ``files`` (path -> text), as if an
     experiment commit held them; ROOT is ``tmp_path``."""
