@@ -22,6 +22,23 @@ def test_heat_kernel_weights_match_eq5_and_auto_t_is_median():
         heat_kernel_weights(T, -1.0)
 
 
+def test_heat_kernel_weights_in_row_chunks_equal_the_plain_expression_bit_for_bit():
+    """The lean W (built in the Gram matrix's buffer, a few rows at a time) does the plain
+    expression's float32 arithmetic in the same order: the committed runs' W, exactly."""
+    T = torch.randn(23, 5, generator=torch.Generator().manual_seed(3))
+    T[7] = T[11]   # a zero distance off the diagonal
+    sq = (T * T).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * T @ T.T).clamp_min(0.0)
+    off = ~torch.eye(23, dtype=torch.bool)
+    t_plain = float(d2[off].median())
+    plain = torch.exp(-d2 / t_plain) * off
+    for chunk in (1, 4, 23, 1000):
+        W, t = heat_kernel_weights(T, "auto", chunk=chunk)
+        assert t == t_plain and torch.equal(W, plain), chunk
+    W, t = heat_kernel_weights(T, 0.7, chunk=5)
+    assert t == 0.7 and torch.equal(W, torch.exp(-d2 / 0.7) * off)
+
+
 def test_distillation_loss_equals_explicit_double_sum():
     g = torch.Generator().manual_seed(0)
     z = torch.randn(9, 5, generator=g, dtype=torch.float64)
