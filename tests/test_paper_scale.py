@@ -196,6 +196,21 @@ def test_the_newest_experiment_of_a_name_is_kept_not_the_last_by_hash(monkeypatc
         paper_scale.exp_ref("paper-x")
 
 
+def test_a_second_piece_on_the_same_commit_stops_before_it_runs(monkeypatch):
+    head = "3aa3cdd5963854b2595b4121790036456c68b223"
+    refs = ["refs/exps/3a/a3cdd5963854b2595b4121790036456c68b223/paper-fmnist10k",
+            "refs/exps/75/8c1a/paper-news20"]
+
+    def git(*args):
+        return head + "\n" if args[0] == "rev-parse" else "\n".join(refs) + "\n"
+
+    monkeypatch.setattr(paper_scale, "git", git)
+    with pytest.raises(SystemExit, match="'paper-fmnist10k' already exists on this commit "
+                                         r"\(3aa3cdd\).*git commit.*dvc exp remove paper-fmnist10k"):
+        paper_scale.check_name_free("paper-fmnist10k")
+    paper_scale.check_name_free("paper-news20")   # that name hangs off another commit: free
+
+
 def test_the_figures_show_a_row_the_run_trains():
     params = {"suite": {"variants": ["dscn_l1", "dscn_l2"], "lrsc": ["lrsc_l1", "lrsc_l2"]},
               "figures": {"dataset": "bbc", "variant": "lrsc_l2"}}

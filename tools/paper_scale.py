@@ -87,6 +87,19 @@ def exp_ref(exp: str) -> str:
     return refs[-1]
 
 
+def check_name_free(exp: str) -> None:
+    """Stop, before an hour of work, when an experiment named ``exp`` already hangs off this
+    commit: `dvc exp run -n` would refuse it at the end of its setup, and its advice (``-f``)
+    would also force every stage to re-run. Two pieces of a part in a row hit this unless the
+    first piece's kept files are committed in between, which gives the next a new baseline."""
+    head = git("rev-parse", "HEAD").strip()
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/{exp}"
+    if ref in git("for-each-ref", "--format=%(refname)", "refs/exps").split():
+        raise SystemExit(f"an experiment named {exp!r} already exists on this commit ({head[:7]}): "
+                         f"commit what the last piece kept (git add reports/paper_scale; git "
+                         f"commit) and run again, or drop it with `dvc exp remove {exp}`")
+
+
 def stage_of(timing_file: str, ds: str) -> bool:
     """Whether reports/timings/<stage>.json is a stage of dataset ``ds`` (name@ds, name@ds-...)."""
     cell = timing_file.removesuffix(".json").partition("@")[2]
@@ -175,6 +188,7 @@ def main():
         print(" ".join(f"'{c}'" if "=" in c else c for c in cmd))
         return
     if not a.keep_only:
+        check_name_free(exp)
         rc = subprocess.run(cmd, cwd=ROOT).returncode
         if rc:
             sys.exit(rc)
