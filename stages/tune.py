@@ -23,9 +23,24 @@ from deepsc.tune import sweep
 import numpy as np
 
 
-def table_md(ds: str, res: dict, p: dict) -> str:
+def grid_for(t: dict, kind: str) -> dict:
+    """tune.grid: one grid ({mu: [...], gamma: [...]}) or a grid per data kind
+    ({text: {...}, image: {...}}), since the weights are mappings by kind."""
+    grid = t["grid"]
+    if grid and set(grid) <= {"text", "image"}:
+        if kind not in grid:
+            raise SystemExit(f"tune.grid in params.yaml has no grid for data kind {kind!r} "
+                             f"(add tune.grid.{kind}: {{mu: [...], gamma: [...]}})")
+        grid = grid[kind]
+    unknown = set(grid) - {"mu", "gamma"}
+    if unknown:
+        raise SystemExit(f"tune.grid may sweep mu and gamma only, got {sorted(unknown)}")
+    return grid
+
+
+def table_md(ds: str, res: dict, p: dict, grid: dict) -> str:
     t = p["tune"]
-    names = list(t["grid"])
+    names = list(grid)
     lines = [f"# tune@{ds}: proxy-target sweep",
              "",
              f"Proxy targets: {res.get('proxy', '')}; draws {t['draws']} x seeds {t['seeds']}, "
@@ -57,10 +72,8 @@ def main():
     for key in ("draws", "seeds", "grid", "reg"):
         if key not in t:
             raise SystemExit(f"tune.{key} is missing in params.yaml")
-    unknown = set(t["grid"]) - {"mu", "gamma"}
-    if unknown:
-        raise SystemExit(f"tune.grid may sweep mu and gamma only, got {sorted(unknown)}")
     info = dataset_info(ds)
+    grid = grid_for(t, info["kind"])
     with timed(f"tune@{ds}"):
         res = {"status": "ok"}
         ext = external_data(p, ds, info)
@@ -74,7 +87,7 @@ def main():
             T = np.load(ROOT / "data" / "teacher" / f"{ds}.npz")["proxy"]
             kind, ae, ft = info["kind"], p["ae"][info["kind"]], p["finetune"]
             res.update(sweep(
-                X, y, T, kind, k=info["n_clusters"], n=info["n"], grid=t["grid"], draws=t["draws"],
+                X, y, T, kind, k=info["n_clusters"], n=info["n"], grid=grid, draws=t["draws"],
                 seeds=t["seeds"], init_state=meta["state_dict"], val_frac=p["meta"]["val_frac"],
                 split_seed=p["meta"]["seed"],
                 pretrain_kw=dict(arch=ae, k1=ae["k1"], batch_size=ae["batch_size"], lr=ae["lr"],
@@ -89,7 +102,7 @@ def main():
             res["proxy"] = f"{name}, held-out {res['runs'][0]['heldout']}, K = {info['n_clusters']}, n = {info['n']}"
         write_json(ROOT / "reports" / "tune" / f"{ds}.json", res)
         with atomic_path(ROOT / "reports" / "tune" / f"{ds}.md", ".md") as tmp:
-            tmp.write_text(table_md(ds, res, p) if res["status"] == "ok"
+            tmp.write_text(table_md(ds, res, p, grid) if res["status"] == "ok"
                            else f"# tune@{ds}\n\nnot run: {res.get('reason', '')}\n")
 
 

@@ -332,3 +332,16 @@ def test_collapse_monitor_fires_on_a_collapsing_run_and_not_on_a_healthy_one():
     wild = finetune(X, "text", **{**kw, "lr": 1e-3, "k2": 20}, lambda1=1.0, c_update="prox",
                     c_step=50.0)
     assert "diverged" in (collapse_warning(wild["curve"]) or "")
+
+
+def test_tune_grid_may_be_one_grid_or_one_per_data_kind():
+    from tune import grid_for
+    flat = {"mu": [0.0, 2.0], "gamma": [0.05]}
+    assert grid_for({"grid": flat}, "text") == flat == grid_for({"grid": flat}, "image")
+    per_kind = {"text": {"mu": [0.0, 20.0], "gamma": [0.0]}, "image": {"mu": [1.0], "gamma": [0.0, 1.0]}}
+    assert grid_for({"grid": per_kind}, "image") == per_kind["image"]
+    assert grid_for({"grid": per_kind}, "text") == per_kind["text"]
+    with pytest.raises(SystemExit, match="no grid for data kind 'image'"):
+        grid_for({"grid": {"text": flat}}, "image")
+    with pytest.raises(SystemExit, match="mu and gamma only"):
+        grid_for({"grid": {"image": {"lambda1": [1.0]}}}, "image")
