@@ -13,6 +13,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -93,8 +95,17 @@ def spectral_embedding(A, k: int, seed: int = 0) -> np.ndarray:
     return normalize(V)
 
 
+def _one_cluster(n: int, why: str) -> np.ndarray:
+    warnings.warn(f"{why}: every point is put in one cluster", RuntimeWarning, stacklevel=3)
+    return np.zeros(n, dtype=int)
+
+
 def spectral_clustering(A, k: int, seed: int = 0, n_init: int = 10) -> np.ndarray:
-    """Ng-Jordan-Weiss spectral clustering of a precomputed affinity."""
+    """Ng-Jordan-Weiss spectral clustering of a precomputed affinity. An affinity with no edge
+    at all (e.g. from C = 0, a collapsed latent) carries no grouping: every point goes to
+    cluster 0, with a warning, where the eigensolver would fail on it."""
+    if not (abs(A).sum() if sp.issparse(A) else np.abs(A).sum()) > 0:
+        return _one_cluster(A.shape[0], "the affinity has no edge")
     V = spectral_embedding(A, k, seed)
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(V)
 
@@ -102,6 +113,8 @@ def spectral_clustering(A, k: int, seed: int = 0, n_init: int = 10) -> np.ndarra
 def cluster_coef(C: np.ndarray, k: int, postprocess: str, seed: int = 0, **pp) -> np.ndarray:
     """Labels from C with the named post-processing: 'none' (plain 1/2(|C|+|C^T|)), 'dscnet'
     or 'dscnet_id' (DSC-Net's with C - diag(C) + I before the SVD; the same rho, d, alpha)."""
+    if postprocess in ("none", "dscnet", "dscnet_id") and not np.any(C):
+        return _one_cluster(len(C), "C is all zeros (a collapsed latent?)")
     if postprocess == "none":
         A = affinity_from_coef(C)
     elif postprocess in ("dscnet", "dscnet_id"):

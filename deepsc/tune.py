@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from .cluster import affinity_from_coef, cluster_coef
 from .finetune import finetune, pretrain
 from .meta import heldout_split
-from .metrics import scores
+from .metrics import knn_agreement, scores
 
 
 def draw_proxy(y: np.ndarray, k: int, n: int, *, val_frac: float, split_seed: int, draw: int):
@@ -66,13 +66,16 @@ def sweep(X: np.ndarray, y: np.ndarray, T: np.ndarray, kind: str, *, k: int, n: 
           pretrain_kw: dict, finetune_kw: dict, log=print) -> dict:
     """Run every setting of ``grid`` ({'mu': [...], 'gamma': [...]}) on every proxy draw and
     seed; K1 is shared by the settings with the same mu. Returns {'rows': [...], 'best': ...}
-    with per-run ACC / NMI / ARI (against the external labels) and the internal criteria."""
+    with per-run ACC / NMI / ARI (against the external labels) and the internal criteria, and
+    'knowledge': per draw, the k-NN(10) label agreement of the proxy's features and teacher."""
     names = list(grid)
     settings = [dict(zip(names, vals)) for vals in itertools.product(*(grid[k_] for k_ in names))]
-    runs = []
+    runs, knowledge = [], []
     for draw in draws:
         idx, yp, how = draw_proxy(y, k, n, val_frac=val_frac, split_seed=split_seed, draw=draw)
         Xp, Tp = X[idx], T[idx]
+        knowledge.append({"draw": draw, "features_knn10": knn_agreement(Xp, yp),
+                          "teacher_knn10": knn_agreement(Tp, yp)})
         for seed in seeds:
             pre_by_mu = {}
             for s in settings:
@@ -106,4 +109,4 @@ def sweep(X: np.ndarray, y: np.ndarray, T: np.ndarray, kind: str, *, k: int, n: 
             rho = spearmanr([r["acc"] for r in runs], [sign * r[crit] for r in runs]).statistic
             tracking[crit] = None if np.isnan(rho) else float(rho)
     return {"settings": table, "runs": runs, "best": {key: best[key] for key in names},
-            "criteria_spearman_with_acc": tracking}
+            "criteria_spearman_with_acc": tracking, "knowledge": knowledge}

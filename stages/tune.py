@@ -46,7 +46,8 @@ def table_md(ds: str, res: dict, p: dict, grid: dict) -> str:
              f"Proxy targets: {res.get('proxy', '')}; draws {t['draws']} x seeds {t['seeds']}, "
              f"LRSC-{t['reg'].upper()} (all three levels), loss scale `{p['finetune']['scale']}`. "
              "ACC against the external labels, spectral clustering of 1/2(|C|+|C^T|). "
-             "Produced by `dvc repro tune@" + ds + "`.",
+             f"Produced by `dvc exp run -n tune-{ds} -S 'tune.datasets=[{ds}]'` "
+             f"(`dvc repro tune@{ds}` when {ds} is in tune.datasets).",
              "",
              "| " + " | ".join(names) + " | proxy ACC | NMI | eigengap | residual | per run |",
              "|" + "---|" * (len(names) + 5)]
@@ -61,6 +62,11 @@ def table_md(ds: str, res: dict, p: dict, grid: dict) -> str:
               "(eigengap: larger is better; residual: smaller is better, sign flipped): "
               + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in tr.items()),
               ""]
+    if res.get("knowledge"):
+        lines += ["k-NN(10) label agreement on each proxy draw (external labels; the target's own, "
+                  "read after training, is in reports/metrics/" + ds + "/knowledge.json): "
+                  + "; ".join(f"draw {r['draw']}: features {r['features_knn10']:.3f}, teacher "
+                              f"{r['teacher_knn10']:.3f}" for r in res["knowledge"]), ""]
     return "\n".join(lines)
 
 

@@ -32,6 +32,19 @@ def test_spectral_recovers_blocks_dense_and_sparse(monkeypatch):
     assert accuracy(y, spectral_clustering(A, 3)) == 1.0
 
 
+@pytest.mark.parametrize("postprocess", ["none", "dscnet", "dscnet_id"])
+def test_a_zero_C_gives_one_cluster_with_a_warning_not_a_solver_error(monkeypatch, postprocess):
+    import deepsc.cluster as c
+    monkeypatch.setattr(c, "DENSE_EIGH_MAX_N", 10)   # the eigsh path, which fails on M = 0
+    with pytest.warns(RuntimeWarning, match="all zeros"):
+        labels = cluster_coef(np.zeros((40, 40)), 3, postprocess, d=2, alpha=2, rho=1.0)
+    assert labels.shape == (40,) and not labels.any()
+    with pytest.warns(RuntimeWarning, match="no edge"):
+        assert not spectral_clustering(sp.csr_matrix((40, 40)), 3).any()
+    A, y = block_affinity([20, 20])   # one edge is enough for the normal path
+    assert accuracy(y, spectral_clustering(A, 2)) == 1.0
+
+
 def test_too_many_clusters_is_a_clear_error():
     A, _ = block_affinity([3, 3])
     with pytest.raises(ValueError, match="n_clusters=7"):

@@ -193,6 +193,10 @@ def test_tune_sweep_runs_on_external_data_only(repo):
     assert res["status"] == "ok" and len(res["runs"]) == 2 and res["best"]["mu"] in (0.0, 1.0)
     assert all(0 <= r["acc"] <= 1 and r["heldout"] == "samples" for r in res["runs"])
     assert "proxy ACC" in (repo / "reports/tune/digits.md").read_text()
+    draws = {r["draw"] for r in res["runs"]}   # the proxy's knowledge, one entry per draw
+    assert {r["draw"] for r in res["knowledge"]} == draws
+    assert all(0 <= r[key] <= 1 for r in res["knowledge"] for key in ("features_knn10", "teacher_knn10"))
+    assert "label agreement on each proxy draw" in (repo / "reports/tune/digits.md").read_text()
     stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["tune"]["do"]
     deps = [d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]]
     assert not any(d.endswith("labels.npz") and "${item}" in d for d in deps)  # never the target's
