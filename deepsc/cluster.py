@@ -104,7 +104,7 @@ def spectral_clustering(A, k: int, seed: int = 0, n_init: int = 10) -> np.ndarra
     """Ng-Jordan-Weiss spectral clustering of a precomputed affinity. An affinity with no edge
     at all (e.g. from C = 0, a collapsed latent) carries no grouping: every point goes to
     cluster 0, with a warning, where the eigensolver would fail on it."""
-    if not (abs(A).sum() if sp.issparse(A) else np.abs(A).sum()) > 0:
+    if (A.count_nonzero() if sp.issparse(A) else np.count_nonzero(A)) == 0:   # no n x n copy
         return _one_cluster(A.shape[0], "the affinity has no edge")
     V = spectral_embedding(A, k, seed)
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(V)
