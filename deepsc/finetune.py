@@ -36,7 +36,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: float,
                          gen: torch.Generator, log_every: int = 50, progress: bool = True,
-                         W: torch.Tensor | None = None, mu: float = 0.0, scale: str = "sum"):
+                         W: torch.Tensor | None = None, mu: float = 0.0, scale: str = "sum",
+                         distill: str = "eq4"):
     """Algorithm 2, first loop: mini-batch training on eq. (9) with lambda2 = gamma = 0 and no
     self-expression layer. Returns the loss curve.
 
@@ -46,7 +47,8 @@ def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: f
     batch holds a share of about b^2 / n^2 of the pairs), so mu means the same in both loops;
     with b = n it is exactly (1/2||X - X~||^2 + mu * eq. 4) / n. With ``scale='mean'`` both
     terms are the batch's scale-free means (``losses.term_counts`` at n = b), which estimate
-    the full-data means without a correction.
+    the full-data means without a correction. ``distill``: eq. (4) ('eq4') or its
+    scale-invariant form ('rayleigh', beyond the paper: ``losses.distillation_loss``) on the batch.
     Progress bars show on a terminal only (tqdm's ``disable=None``), so DVC logs stay short.
     """
     opt = torch.optim.Adam(ae.parameters(), lr=lr)
@@ -65,15 +67,15 @@ def pretrain_autoencoder(ae, x: torch.Tensor, steps: int, batch_size: int, lr: f
         rec = reconstruction_loss(xb, ae.decode(zb)) / cnt["rec"]
         loss = rec
         if mu:
-            distill = distillation_loss(zb, W[idx][:, idx]) / cnt["distill"]
-            loss = loss + mu * distill
+            distill_term = distillation_loss(zb, W[idx][:, idx], distill) / cnt["distill"]
+            loss = loss + mu * distill_term
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if step % log_every == 0 or step == steps:
             row = {"phase": "pretrain", "step": step, "rec": rec.item()}
             if mu:
-                row["distill"] = distill.item()
+                row["distill"] = distill_term.item()
             curve.append(row)
     return curve
 
@@ -327,14 +329,17 @@ def teacher_affinity(T, t, device) -> tuple[torch.Tensor | None, float | None]:
 
 def pretrain(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int, batch_size: int,
              lr: float, init_state: dict | None = None, T: np.ndarray | None = None,
-             mu: float = 0.0, t="auto", scale: str = "sum", device: str = "auto",
-             progress: bool = True) -> dict:
+             mu: float = 0.0, t="auto", scale: str = "sum", distill: str = "eq4",
+             device: str = "auto", progress: bool = True) -> dict:
     """Algorithm 2, first loop, for one seed. The autoencoder starts from ``init_state`` (the
     meta-learner, task level) or fresh weights, and trains on reconstruction plus mu times the
     distillation term with W = eq. (5) on the teacher's features ``T`` of the target (model
-    level; mu = 0 or T = None: reconstruction only, DSC-Net's pre-training). Returns the
-    weights (on the CPU) and the loss curve."""
+    level; mu = 0 or T = None: reconstruction only, DSC-Net's pre-training), in the form
+    ``distill`` ('eq4' or the scale-invariant 'rayleigh'). Returns the weights (on the CPU) and
+    the loss curve."""
     _check_nonnegative(k1=k1, lr=lr, mu=mu)
+    if distill not in DISTILLS:
+        raise ValueError(f"unknown distillation form {distill!r}; use one of {', '.join(DISTILLS)}")
     if mu and T is None:
         raise ValueError("mu > 0 needs the teacher's features T of the target (model level)")
     dev = pick_device(device)
@@ -345,7 +350,7 @@ def pretrain(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: int,
         ae.load_state_dict(init_state)
     W, t_used = teacher_affinity(T, t, dev) if mu else (None, None)
     curve = pretrain_autoencoder(ae, x, k1, min(batch_size, len(x)), lr, gen, progress=progress,
-                                 W=W, mu=mu, scale=scale) if k1 > 0 else []
+                                 W=W, mu=mu, scale=scale, distill=distill) if k1 > 0 else []
     return {"state_dict": {k: v.cpu() for k, v in ae.state_dict().items()}, "curve": curve,
             "t": t_used}
 
@@ -386,17 +391,17 @@ def train_lrsc(features: np.ndarray, kind: str, *, arch: dict, seed: int, k1: in
                lambda2: float, reg: str, c_init: float, zero_diag: bool = True,
                init_state: dict | None = None, T: np.ndarray | None = None, mu: float = 0.0,
                gamma: float = 0.0, sigma: float = 1.0, t="auto", scale: str = "sum",
-               c_update: str = "adam", c_step: float = 1.0, device: str = "auto",
-               progress: bool = True) -> dict:
+               c_update: str = "adam", c_step: float = 1.0, distill: str = "eq4",
+               device: str = "auto", progress: bool = True) -> dict:
     """Algorithm 2 on one dataset and seed: ``pretrain`` then ``finetune``. With a random
     init and mu = gamma = 0 this is DSC-Net (DSCN-L1 / DSCN-L2), number for number."""
     pre = pretrain(features, kind, arch=arch, seed=seed, k1=k1, batch_size=batch_size,
                    lr=lr_pretrain, init_state=init_state, T=T, mu=mu, t=t, scale=scale,
-                   device=device, progress=progress)
+                   distill=distill, device=device, progress=progress)
     res = finetune(features, kind, arch=arch, state_dict=pre["state_dict"], seed=seed, k2=k2, lr=lr,
                    lambda1=lambda1, lambda2=lambda2, reg=reg, c_init=c_init, zero_diag=zero_diag,
                    T=T, mu=mu, gamma=gamma, sigma=sigma, t=t, scale=scale, c_update=c_update,
-                   c_step=c_step, device=device, progress=progress)
+                   c_step=c_step, distill=distill, device=device, progress=progress)
     res["curve"] = pre["curve"] + res["curve"]
     return res
 

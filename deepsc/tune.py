@@ -23,7 +23,7 @@ import scipy.linalg
 from scipy.stats import spearmanr
 
 from .cluster import affinity_from_coef, cluster_coef
-from .finetune import finetune, pretrain
+from .finetune import collapse_warning, finetune, pretrain
 from .meta import heldout_split
 from .metrics import knn_agreement, scores
 
@@ -61,15 +61,25 @@ def residual_ratio(z: np.ndarray, C: np.ndarray) -> float:
     return float(((z - C.T.astype(np.float64) @ z) ** 2).sum() / max((z ** 2).sum(), 1e-300))
 
 
+def last_rms(curve: list[dict]) -> float | None:
+    """The rms of the latent codes at the last logged K2 step (the collapse monitor's figure)."""
+    rows = [r for r in curve if r.get("phase") == "finetune" and "z_rms" in r]
+    return float(rows[-1]["z_rms"]) if rows else None
+
+
 def sweep(X: np.ndarray, y: np.ndarray, T: np.ndarray, kind: str, *, k: int, n: int,
           grid: dict, draws, seeds, init_state: dict | None, val_frac: float, split_seed: int,
           pretrain_kw: dict, finetune_kw: dict, log=print) -> dict:
-    """Run every setting of ``grid`` ({'mu': [...], 'gamma': [...]}) on every proxy draw and
-    seed; K1 is shared by the settings with the same mu. Returns {'rows': [...], 'best': ...}
+    """Run every setting of ``grid`` ({'mu': [...], 'gamma': [...]}, optionally 'distill': the
+    forms of eq. (4), ``losses.DISTILLS``, in K1 and K2) on every proxy draw and seed; K1 is
+    shared by the settings with the same mu (and form). Returns {'rows': [...], 'best': ...}
     with per-run ACC / NMI / ARI (against the external labels) and the internal criteria, and
     'knowledge': per draw, the k-NN(10) label agreement of the proxy's features and teacher."""
     names = list(grid)
     settings = [dict(zip(names, vals)) for vals in itertools.product(*(grid[k_] for k_ in names))]
+    if "distill" in grid:   # at mu = 0 the form of eq. (4) does not matter: run it once
+        settings = [s for s in settings
+                    if float(s.get("mu", 0.0)) or s["distill"] == grid["distill"][0]]
     runs, knowledge = [], []
     for draw in draws:
         idx, yp, how = draw_proxy(y, k, n, val_frac=val_frac, split_seed=split_seed, draw=draw)
@@ -80,16 +90,19 @@ def sweep(X: np.ndarray, y: np.ndarray, T: np.ndarray, kind: str, *, k: int, n: 
             pre_by_mu = {}
             for s in settings:
                 mu, gamma = float(s.get("mu", 0.0)), float(s.get("gamma", 0.0))
-                if mu not in pre_by_mu:
-                    pre_by_mu[mu] = pretrain(Xp, kind, seed=seed, init_state=init_state,
-                                             T=Tp if mu else None, mu=mu, progress=False,
-                                             **pretrain_kw)["state_dict"]
-                res = finetune(Xp, kind, state_dict=pre_by_mu[mu], seed=seed,
+                form = {"distill": s["distill"]} if "distill" in s else {}
+                key = (mu, s.get("distill") if mu else None)
+                if key not in pre_by_mu:
+                    pre_by_mu[key] = pretrain(Xp, kind, seed=seed, init_state=init_state,
+                                              T=Tp if mu else None, mu=mu, progress=False,
+                                              **{**pretrain_kw, **form})["state_dict"]
+                res = finetune(Xp, kind, state_dict=pre_by_mu[key], seed=seed,
                                T=Tp if mu else None, mu=mu, gamma=gamma, progress=False,
-                               **finetune_kw)
+                               **{**finetune_kw, **form})
                 sc = scores(yp, cluster_coef(res["C"], k, "none", seed=seed))
                 run = {**s, "draw": draw, "seed": seed, "heldout": how, "n": int(len(idx)), **sc,
-                       "eigengap": eigengap(res["C"], k), "residual": residual_ratio(res["z"], res["C"])}
+                       "eigengap": eigengap(res["C"], k), "residual": residual_ratio(res["z"], res["C"]),
+                       "z_rms": last_rms(res["curve"]), "collapse": collapse_warning(res["curve"])}
                 runs.append(run)
                 log(" ".join(f"{key}={val:.4g}" if isinstance(val, float) else f"{key}={val}"
                              for key, val in run.items()))
@@ -101,7 +114,8 @@ def sweep(X: np.ndarray, y: np.ndarray, T: np.ndarray, kind: str, *, k: int, n: 
                       "nmi_mean": float(np.mean([r["nmi"] for r in mine])),
                       "acc_per_run": accs,
                       "eigengap_mean": float(np.mean([r["eigengap"] for r in mine])),
-                      "residual_mean": float(np.mean([r["residual"] for r in mine]))})
+                      "residual_mean": float(np.mean([r["residual"] for r in mine])),
+                      "collapsed_runs": sum(bool(r["collapse"]) for r in mine)})
     best = max(table, key=lambda r: r["acc_mean"])
     tracking = {}
     if len(runs) > 2:

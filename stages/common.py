@@ -138,6 +138,25 @@ def by_kind(params: dict, key: str, kind: str | None, reg: str | None = None) ->
     return float(value)
 
 
+def distill_form(params: dict, kind: str | None, variant: str | None = None) -> str:
+    """The form of eq. (4) that mu weighs for data of ``kind`` (top-level ``distill``: one name
+    or a mapping by data kind; absent: 'eq4'), in K1 and K2; a variant's own ``distill``
+    overrides it in K2 (``variant``)."""
+    from deepsc.losses import DISTILLS
+
+    value, key = params.get("distill", "eq4"), "distill"
+    if isinstance(value, dict):
+        if kind not in value:
+            raise SystemExit(f"distill in params.yaml has no value for data kind {kind!r} "
+                             f"(give one of {', '.join(DISTILLS)}, or a mapping with keys text and image)")
+        value = value[kind]
+    if variant is not None and "distill" in params["variants"][variant]:
+        value, key = params["variants"][variant]["distill"], f"variants.{variant}.distill"
+    if value not in DISTILLS:
+        raise SystemExit(f"{key} is {value!r} in params.yaml: use one of {', '.join(DISTILLS)}")
+    return value
+
+
 def variant_settings(params: dict, variant: str, kind: str | None = None) -> dict:
     """What a variant of params.yaml switches on, as the init it trains from and the effective
     weights of eq. (9) for data of ``kind``: a term's weight is the top-level symbol times the

@@ -6,8 +6,8 @@ models/pretrain/<dataset>/seed<s>.pt.
 
 pretrain_ext@<dataset>-<init> (LRSC, suite.inits): the autoencoder starts from the
 meta-learner meta@<dataset>-<init> when the init has the task level, and trains on
-reconstruction + mu * eq. (4) with W = eq. (5) on the teacher's features of the target when it
-has the model level. Writes models/pretrain_ext/<dataset>/<init>/seed<s>.pt.
+reconstruction + mu * eq. (4) (in the form that params `distill` names) with W = eq. (5) on
+the teacher's features of the target when it has the model level. Writes models/pretrain_ext/<dataset>/<init>/seed<s>.pt.
 
 After each seed the autoencoder's label-free health check runs (deepsc.health: reconstruction
 error against the mean image, dead units per layer, effective rank of Z; thresholds
@@ -29,8 +29,8 @@ import sys
 
 import torch
 
-from common import (ROOT, by_kind, dataset_info, init_levels, is_ok, load_features, load_params,
-                    stage_args, teacher_target, timed)
+from common import (ROOT, by_kind, dataset_info, distill_form, init_levels, is_ok, load_features,
+                    load_params, stage_args, teacher_target, timed)
 
 from deepsc.finetune import pick_device, pretrain
 from deepsc.health import Thresholds, checkpoint_health, until_healthy
@@ -64,7 +64,8 @@ def pretrain_seed(name: str, X, kind: str, ae: dict, seed: int, ext: dict, mu: f
     def train(s):
         return pretrain(X, kind, arch=ae, seed=s, k1=ae["k1"], batch_size=ae["batch_size"],
                         lr=ae["lr"], init_state=ext["init_state"], T=ext["T"], mu=mu, t=p["t"],
-                        scale=p["finetune"]["scale"], device=p["finetune"]["device"])
+                        scale=p["finetune"]["scale"], distill=distill_form(p, kind),
+                        device=p["finetune"]["device"])
 
     def check(res):
         h = checkpoint_health(kind, ae, res["state_dict"], X, dev, thresholds)

@@ -20,11 +20,10 @@ import sys
 import torch
 
 from common import (ROOT, by_kind, dataset_info, is_ok, load_features, load_params, stage_args,
-                    teacher_target, timed, variant_settings)
+                    teacher_target, timed, variant_settings, distill_form)
 
 from deepsc.finetune import collapse_warning, finetune
 from deepsc.io import atomic_dir, atomic_path, read_json, write_json
-from deepsc.losses import DISTILLS
 
 CURVE_FIELDS = ["seed", "step", "loss", "rec", "selfexp", "reg", "distill", "selfsup", "z_rms",
                 "z_erank", "c_beta"]   # c_beta: prox_backtrack's factor over the self-expression L
@@ -35,10 +34,7 @@ def main():
     p = load_params()
     info = dataset_info(args.dataset)
     v = variant_settings(p, args.variant, info.get("kind"))
-    distill = p["variants"][args.variant].get("distill", "eq4")   # optional: eq. 4 or 'rayleigh'
-    if distill not in DISTILLS:
-        raise SystemExit(f"variants.{args.variant}.distill is {distill!r} in params.yaml: use one "
-                         f"of {', '.join(DISTILLS)}")
+    distill = distill_form(p, info.get("kind"), args.variant)   # eq. 4 or 'rayleigh' in K2
     lrsc = args.group == "lrsc"
     if not lrsc and (v["init"] != "random" or v["gamma"] or v["mu"]):
         raise SystemExit(f"variant {args.variant!r} uses external knowledge or self-supervision: "
@@ -83,7 +79,7 @@ def main():
         write_json(out / "status.json", {"status": status["status"],
                                          **({"reason": status["reason"]} if "reason" in status else {}),
                                          "seeds": p["seeds"], **v,
-                                         **({"distill": distill} if distill != "eq4" else {}),
+                                         **({"distill": distill} if distill != "eq4" and v["mu"] else {}),
                                          "collapse": {str(k): w for k, w in collapsed.items()}})
         with atomic_path(ROOT / "reports" / "curves" / f"{name}.csv", ".csv") as tmp, \
                 open(tmp, "w", newline="") as fh:

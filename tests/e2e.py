@@ -76,7 +76,8 @@ def tiny_repo(tmp: Path):
     p["finetune"]["k2"] = {"text": 5, "image": 5}
     p["cluster"]["dscnet"]["d"] = 2
     p["tune"].update(datasets=["digits"], draws=[0], seeds=[0],   # a grid per data kind, as params.yaml
-                     grid={"image": {"mu": [0.0, 1.0], "gamma": [0.05]}, "text": {"mu": [0.0], "gamma": [0.0]}})
+                     grid={"image": {"distill": ["eq4", "rayleigh"], "mu": [0.0, 1.0], "gamma": [0.05]},
+                           "text": {"mu": [0.0], "gamma": [0.0]}})
     p["sscn"].update(datasets={"digits28": "digits28oos", "mnist10k": "mnist60k"}, q=2, seeds=[0, 1],
                      batch_size=32, epochs=2, block=50, ae={"epochs": 2, "lr": 0.001,
                                                           "batch_size": None, "seed": 0},

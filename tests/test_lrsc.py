@@ -116,9 +116,12 @@ def test_meta_init_is_the_starting_point():
         assert torch.equal(res["state_dict"][k], v)
 
 
-def test_pretraining_batch_loss_is_eq9_over_n_on_the_full_batch():
+@pytest.mark.parametrize("form", ["eq4", "rayleigh"])
+def test_pretraining_batch_loss_is_eq9_over_n_on_the_full_batch(form):
     """Algorithm 2's first loop with a batch of all n points takes the gradient step of
-    (1/2||X - X~||^2 + mu * eq. 4) / n, the K1 loss of eq. (9) with lambda2 = gamma = 0."""
+    (1/2||X - X~||^2 + mu * eq. 4) / n, the K1 loss of eq. (9) with lambda2 = gamma = 0;
+    with distill='rayleigh', eq. 4 divided by the batch codes' mean square 1/n sum ||z_i||^2
+    (written out here, not through the form argument)."""
     g = torch.Generator().manual_seed(0)
     n, mu = 12, 0.05
     x = torch.randn(n, 10, generator=g)
@@ -127,11 +130,16 @@ def test_pretraining_batch_loss_is_eq9_over_n_on_the_full_batch():
     a = build_autoencoder("text", (10,), {"latent_dim": 4})
     b = build_autoencoder("text", (10,), {"latent_dim": 4})
     b.load_state_dict(a.state_dict())
-    pretrain_autoencoder(a, x, 1, n, 1e-2, torch.Generator().manual_seed(0), progress=False,
-                         W=W, mu=mu)
+    curve = pretrain_autoencoder(a, x, 1, n, 1e-2, torch.Generator().manual_seed(0),
+                                 progress=False, W=W, mu=mu, distill=form)
     opt = torch.optim.Adam(b.parameters(), lr=1e-2)
     z = b.encode(x)
-    ((reconstruction_loss(x, b.decode(z)) + mu * distillation_loss(z, W)) / n).backward()
+    dist = distillation_loss(z, W)
+    if form == "rayleigh":
+        dist = dist / (z * z).sum(1).mean()
+    # the logged term (Adam's first step is about lr * sign(grad), blind to the term's scale)
+    assert curve[-1]["distill"] == pytest.approx(dist.item() / n, rel=1e-5)
+    ((reconstruction_loss(x, b.decode(z)) + mu * dist) / n).backward()
     opt.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)
@@ -343,5 +351,23 @@ def test_tune_grid_may_be_one_grid_or_one_per_data_kind():
     assert grid_for({"grid": per_kind}, "text") == per_kind["text"]
     with pytest.raises(SystemExit, match="no grid for data kind 'image'"):
         grid_for({"grid": {"text": flat}}, "image")
-    with pytest.raises(SystemExit, match="mu and gamma only"):
+    with pytest.raises(SystemExit, match="mu, gamma and distill only"):
         grid_for({"grid": {"image": {"lambda1": [1.0]}}}, "image")
+    forms = {"distill": ["eq4", "rayleigh"], "mu": [1.0]}
+    assert grid_for({"grid": forms}, "text") == forms
+    with pytest.raises(SystemExit, match=r"tune.grid.distill has \['pca'\]"):
+        grid_for({"grid": {"distill": ["pca"], "mu": [1.0]}}, "text")
+
+
+def test_distill_form_is_by_kind_and_a_variant_overrides_it_in_k2():
+    from common import distill_form
+
+    p = {"distill": {"text": "rayleigh", "image": "eq4"},
+         "variants": {"a": {"reg": "l2"}, "r": {"reg": "l2", "distill": "eq4"}}}
+    assert distill_form(p, "text") == "rayleigh" and distill_form(p, "image") == "eq4"
+    assert distill_form(p, "text", "a") == "rayleigh" and distill_form(p, "text", "r") == "eq4"
+    assert distill_form({"variants": {}}, "text") == "eq4"   # absent: the paper's eq. 4
+    with pytest.raises(SystemExit, match="variants.r.distill is 'pca'"):
+        distill_form({"variants": {"r": {"distill": "pca"}}}, "text", "r")
+    with pytest.raises(SystemExit, match="no value for data kind 'image'"):
+        distill_form({"distill": {"text": "eq4"}, "variants": {}}, "image")

@@ -190,8 +190,12 @@ def test_repro_force_gives_identical_metrics(repo):
 def test_tune_sweep_runs_on_external_data_only(repo):
     repo, env, dvc, *_ = repo
     res = json.loads((repo / "reports/tune/digits.json").read_text())
-    assert res["status"] == "ok" and len(res["runs"]) == 2 and res["best"]["mu"] in (0.0, 1.0)
+    # distill x mu: at mu = 0 the form of eq. 4 does not matter and runs once
+    assert res["status"] == "ok" and len(res["runs"]) == 3 and res["best"]["mu"] in (0.0, 1.0)
+    assert sorted((r["distill"], r["mu"]) for r in res["settings"]) == [
+        ("eq4", 0.0), ("eq4", 1.0), ("rayleigh", 1.0)]
     assert all(0 <= r["acc"] <= 1 and r["heldout"] == "samples" for r in res["runs"])
+    assert all(r["z_rms"] > 0 and "collapse" in r for r in res["runs"])
     assert "proxy ACC" in (repo / "reports/tune/digits.md").read_text()
     draws = {r["draw"] for r in res["runs"]}   # the proxy's knowledge, one entry per draw
     assert {r["draw"] for r in res["knowledge"]} == draws
