@@ -50,6 +50,17 @@ def atomic_dir(path: str | os.PathLike):
         raise
 
 
+def save_torch(obj, path) -> None:
+    """torch.save into an open file. Given a path, torch names the archive's inner folder
+    after the file, and the temporary names of ``atomic_path`` are random: the same weights
+    then gave different bytes on every run, a new DVC hash, and every downstream stage ran
+    again. Through a file handle the folder is always 'archive'."""
+    import torch
+
+    with open(path, "wb") as fh:
+        torch.save(obj, fh)
+
+
 def write_json(path, obj) -> None:
     with atomic_path(path, ".json") as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")

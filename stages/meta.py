@@ -26,7 +26,7 @@ from dvclive import Live
 from common import (ROOT, by_kind, dataset_info, external_data, init_levels, load_params, stage_args,
                     timed)
 
-from deepsc.io import atomic_path, read_json, write_json
+from deepsc.io import atomic_path, read_json, save_torch, write_json
 from deepsc.meta import MetaConfig, meta_train
 
 
@@ -47,7 +47,7 @@ def main():
         if isinstance(ext, str) or (model and teacher["status"] != "ok"):
             reason = ext if isinstance(ext, str) else teacher["reason"]
             with atomic_path(ROOT / "models" / "meta" / f"{cell}.pt") as tmp:
-                torch.save({"status": "unavailable", "reason": reason}, tmp)
+                save_torch({"status": "unavailable", "reason": reason}, tmp)
             live.end()
             curves = Path(live.plots_dir) / "metrics"
             curves.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def main():
         res = meta_train(X, y, T, kind, arch, cfg, seed=m["seed"], device=ft["device"], log=log)
         live.end()
         with atomic_path(ROOT / "models" / "meta" / f"{cell}.pt") as tmp:
-            torch.save({"status": "ok", "state_dict": res["state_dict"], "kind": kind,
+            save_torch({"status": "ok", "state_dict": res["state_dict"], "kind": kind,
                         "arch": arch, "input_shape": list(X.shape[1:]),
                         "selected_iter": res["best_iter"]}, tmp)
         write_json(report, {

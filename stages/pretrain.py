@@ -34,7 +34,7 @@ from common import (ROOT, by_kind, dataset_info, distill_form, init_levels, is_o
 
 from deepsc.finetune import pick_device, pretrain
 from deepsc.health import Thresholds, checkpoint_health, until_healthy
-from deepsc.io import atomic_dir, atomic_path, write_json
+from deepsc.io import atomic_dir, atomic_path, save_torch, write_json
 
 
 def external_init(ds: str, init: str) -> dict:
@@ -113,7 +113,7 @@ def main():
                 health[str(seed)] = {**h.as_dict(), "train_seed": kept["seed"],
                                      "attempts": len(attempts)}
                 with atomic_path(out / f"seed{seed}.pt") as tmp:
-                    torch.save({"state_dict": res["state_dict"], "seed": seed, "init": init,
+                    save_torch({"state_dict": res["state_dict"], "seed": seed, "init": init,
                                 "final": res["curve"][-1] if res["curve"] else {},
                                 "health": h.as_dict(), "train_seed": kept["seed"],
                                 "attempts": attempts}, tmp)

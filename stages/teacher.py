@@ -24,7 +24,7 @@ import torch
 from common import (ROOT, dataset_info, external_data, load_features, load_params, stage_args,
                     timed)
 
-from deepsc.io import atomic_dir, atomic_path, write_json, write_npz
+from deepsc.io import atomic_dir, atomic_path, save_torch, write_json, write_npz
 from deepsc.meta import heldout_split
 from deepsc.teacher import proxy_teacher_features, target_features, two_fold_teachers
 
@@ -53,7 +53,7 @@ def main():
                                 device=p["finetune"]["device"])
         for fold, model in res["models"].items():
             with atomic_path(out / f"{fold}.pt") as tmp:
-                torch.save({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
+                save_torch({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
                             "input_shape": list(X.shape[1:]), "n_classes": int(len(model.classes))},
                            tmp)
         T = target_features(res["models"], load_features(ds), cfg["target"],

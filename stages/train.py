@@ -23,7 +23,7 @@ from common import (ROOT, by_kind, dataset_info, is_ok, load_features, load_para
                     teacher_target, timed, variant_settings, distill_form)
 
 from deepsc.finetune import collapse_warning, finetune
-from deepsc.io import atomic_dir, atomic_path, read_json, write_json
+from deepsc.io import atomic_dir, atomic_path, read_json, save_torch, write_json
 
 CURVE_FIELDS = ["seed", "step", "loss", "rec", "selfexp", "reg", "distill", "selfsup", "z_rms",
                 "z_erank", "c_beta"]   # c_beta: prox_backtrack's factor over the self-expression L
@@ -73,7 +73,7 @@ def main():
                     print(f"WARNING: {name} seed {seed}: {warn}", file=sys.stderr)
                 collapsed[seed] = warn
                 with atomic_path(out / f"seed{seed}.pt") as tmp:
-                    torch.save({"C": torch.from_numpy(res["C"]), "z": torch.from_numpy(res["z"]),
+                    save_torch({"C": torch.from_numpy(res["C"]), "z": torch.from_numpy(res["z"]),
                                 "state_dict": res["state_dict"], "seed": seed}, tmp)
                 rows += [{"seed": seed, **r} for r in res["curve"]]
         write_json(out / "status.json", {"status": status["status"],

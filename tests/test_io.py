@@ -51,3 +51,22 @@ def test_peak_rss_sees_a_new_allocation():
     x = np.ones(256 * 2**20 // 8)  # 256 MiB, every page touched
     assert peak_rss_mib() >= now + 250
     del x
+
+
+def test_save_torch_gives_the_same_bytes_under_any_temporary_name(tmp_path):
+    """atomic_path's temporary names are random; torch.save given a path names the archive's
+    inner folder after the file, so the same weights gave a new DVC hash on every run."""
+    import torch
+
+    from deepsc.io import atomic_path, save_torch
+
+    obj = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "seed": 0}
+    for name in ("a.pt", "b.pt"):
+        with atomic_path(tmp_path / name) as tmp:
+            save_torch(obj, tmp)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    back = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert torch.equal(back["state_dict"]["w"], obj["state_dict"]["w"]) and back["seed"] == 0
+    torch.save(obj, tmp_path / "c.pt")   # what the stages did: the bytes depend on the name
+    torch.save(obj, tmp_path / "d.pt")
+    assert (tmp_path / "c.pt").read_bytes() != (tmp_path / "d.pt").read_bytes()
