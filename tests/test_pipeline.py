@@ -182,9 +182,13 @@ def test_sscn_stages_metrics_and_table(repo):
 def test_repro_force_gives_identical_metrics(repo):
     repo, env, dvc, *_ = repo
     before = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
+    ckpts = sorted((repo / "models/dsc/digits-dscn_l2").glob("seed*.pt"))
+    ckpt_before = {p: p.read_bytes() for p in ckpts}
     run(dvc + ["repro", "-f", "-s", "train@digits-dscn_l2", "cluster@digits-dscn_l2", "evaluate"], repo, env)
     after = {p: p.read_text() for p in sorted((repo / "reports/metrics").rglob("*.json"))}
     assert before == after
+    # the checkpoints too, byte for byte (so DVC's hash of a re-run model stage is unchanged)
+    assert ckpts and {p: p.read_bytes() for p in ckpts} == ckpt_before
 
 
 def test_tune_sweep_runs_on_external_data_only(repo):
