@@ -1,12 +1,13 @@
 """Stage data_report: reports/data.md, what every prepared dataset holds and, once per missing
 dataset, what it needs, where it was looked for and how to provide it."""
-from common import ROOT, load_params, prepared_dir
+from common import ROOT, load_params, prepared_dir, stage_args
 
 from deepsc.io import atomic_path, read_json
 from deepsc.report import data_table, missing_data_section
 
 
 def main():
+    stage_args(__doc__)   # no arguments; --help prints the docstring
     p = load_params()
     infos = {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["datasets"]}
     missing = missing_data_section(infos, p["data"].get("download"))

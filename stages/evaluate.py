@@ -5,7 +5,7 @@ post-processing, the mean ± std over seeds and the per-seed values.
 """
 import numpy as np
 
-from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
+from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, stage_args, timed
 from suites import all_methods, method_seeds
 
 from deepsc.io import atomic_dir, write_json
@@ -49,6 +49,7 @@ def evaluate_file(path, y, seeds) -> dict:
 
 
 def main():
+    stage_args(__doc__)   # no arguments; --help prints the docstring
     p = load_params()
     with timed("evaluate"), atomic_dir(ROOT / "reports" / "metrics") as out:
         for ds, methods in all_methods(p).items():

@@ -7,7 +7,7 @@ reports/figures/tsne.png and reports/figures/affinity.png (declared as `dvc plot
 import numpy as np
 import torch
 
-from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, timed
+from common import ROOT, dataset_info, is_ok, load_params, prepared_dir, stage_args, timed
 
 from deepsc.io import atomic_path, read_json
 from deepsc.plots import affinity_figure, placeholder_figure, tsne_figure
@@ -15,6 +15,7 @@ from deepsc.report import METHOD_NAMES, brief, not_run_label
 
 
 def main():
+    stage_args(__doc__)   # no arguments; --help prints the docstring
     p = load_params()
     f = p["figures"]
     ds, variant, seed = f["dataset"], f["variant"], int(f["seed"])

@@ -10,7 +10,7 @@
 """
 import csv
 
-from common import ROOT, is_ok, load_params, prepared_dir, timed
+from common import ROOT, is_ok, load_params, prepared_dir, stage_args, timed
 
 from deepsc.io import atomic_path, read_json
 from deepsc.plots import ablation_figure, k2_long_rows, loss_curves_figure
@@ -34,6 +34,7 @@ def metric(ds: str, method: str) -> dict | None:
 
 
 def main():
+    stage_args(__doc__)   # no arguments; --help prints the docstring
     p = load_params()
     s = p["suite"]
     out = ROOT / "reports" / "figures"

@@ -3,7 +3,7 @@ best deep row, our best reference row, the paper's LRSC-L2) and, once per datase
 missing and how to provide it; then the paper's Tables 1-3 with our numbers beside the paper's,
 the detailed per-dataset tables (every post-processing), SSCN, the external-knowledge table and
 the per-stage timings. A cell without a number says why in a few words, with a footnote."""
-from common import ROOT, is_ok, load_params, prepared_dir, suite_methods
+from common import ROOT, is_ok, load_params, prepared_dir, stage_args, suite_methods
 from suites import all_methods
 
 from deepsc.io import atomic_path, read_json
@@ -123,6 +123,7 @@ def split_timings(timings: list[dict], tune_datasets) -> tuple[list[dict], list[
 
 
 def main():
+    stage_args(__doc__)   # no arguments; --help prints the docstring
     p = load_params()
     infos = load_infos(p)
     paper_runs = paper_scale_runs(p)

@@ -197,3 +197,19 @@ def test_health_table_marks_collapsed_seeds():
     lines = tab.splitlines()
     assert lines[2] == "| pretrain@x | 0 | yes | 0.120 | 30.0 | 1 |"
     assert lines[3] == "| pretrain@x | 1 | **COLLAPSED** | 1.400 | 0.0 | 4 |"
+
+
+@pytest.mark.parametrize("stage", ["tables", "evaluate", "data_report", "plots", "figures"])
+def test_a_stage_without_arguments_answers_help_and_writes_nothing(stage, tmp_path):
+    """`python stages/tables.py --help` used to run the stage (and rewrite reports/results.md)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    watched = [root / "reports" / "results.md", root / "reports" / "data.md"]
+    before = [p.stat().st_mtime_ns if p.exists() else None for p in watched]
+    out = subprocess.run([sys.executable, str(root / "stages" / f"{stage}.py"), "--help"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0 and f"usage: {stage}.py" in out.stdout, out.stderr
+    assert [p.stat().st_mtime_ns if p.exists() else None for p in watched] == before
