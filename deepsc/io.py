@@ -51,13 +51,13 @@ def atomic_dir(path: str | os.PathLike):
 
 
 def save_torch(obj, path) -> None:
-    """torch.save into an open file. Given a path, torch names the archive's inner folder
-    after the file, and the temporary names of ``atomic_path`` are random: the same weights
-    then gave different bytes on every run, a new DVC hash, and every downstream stage ran
-    again. Through a file handle the folder is always 'archive'."""
+    """torch.save, atomically (``atomic_path``), into an open file. Given a path, torch names
+    the archive's inner folder after the file, and the temporary names are random: the same
+    weights then gave different bytes on every run, a new DVC hash, and every downstream stage
+    ran again. Through a file handle the folder is always 'archive'."""
     import torch
 
-    with open(path, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.save(obj, fh)
 
 

@@ -20,13 +20,12 @@ keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted a
 from pathlib import Path
 
 import numpy as np
-import torch
 from dvclive import Live
 
 from common import (ROOT, by_kind, dataset_info, external_data, init_levels, load_params, stage_args,
                     timed)
 
-from deepsc.io import atomic_path, read_json, save_torch, write_json
+from deepsc.io import read_json, save_torch, write_json
 from deepsc.meta import MetaConfig, meta_train
 
 
@@ -46,8 +45,8 @@ def main():
             ext = f"init {args.init!r} has no task level: no meta-learner (not used)"
         if isinstance(ext, str) or (model and teacher["status"] != "ok"):
             reason = ext if isinstance(ext, str) else teacher["reason"]
-            with atomic_path(ROOT / "models" / "meta" / f"{cell}.pt") as tmp:
-                save_torch({"status": "unavailable", "reason": reason}, tmp)
+            save_torch({"status": "unavailable", "reason": reason},
+                       ROOT / "models" / "meta" / f"{cell}.pt")
             live.end()
             curves = Path(live.plots_dir) / "metrics"
             curves.mkdir(parents=True, exist_ok=True)
@@ -79,10 +78,9 @@ def main():
         arch = p["ae"][kind]
         res = meta_train(X, y, T, kind, arch, cfg, seed=m["seed"], device=ft["device"], log=log)
         live.end()
-        with atomic_path(ROOT / "models" / "meta" / f"{cell}.pt") as tmp:
-            save_torch({"status": "ok", "state_dict": res["state_dict"], "kind": kind,
-                        "arch": arch, "input_shape": list(X.shape[1:]),
-                        "selected_iter": res["best_iter"]}, tmp)
+        save_torch({"status": "ok", "state_dict": res["state_dict"], "kind": kind,
+                    "arch": arch, "input_shape": list(X.shape[1:]),
+                    "selected_iter": res["best_iter"]}, ROOT / "models" / "meta" / f"{cell}.pt")
         write_json(report, {
             "status": "ok", "external": name, "init": args.init, "eta": cfg.eta, "episodes": {"k": cfg.k, "n_per_class": cfg.n_per_class,
                                                            "n_train": cfg.n_train},

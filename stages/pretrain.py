@@ -7,7 +7,8 @@ models/pretrain/<dataset>/seed<s>.pt.
 pretrain_ext@<dataset>-<init> (LRSC, suite.inits): the autoencoder starts from the
 meta-learner meta@<dataset>-<init> when the init has the task level, and trains on
 reconstruction + mu * eq. (4) (in the form that params `distill` names) with W = eq. (5) on
-the teacher's features of the target when it has the model level. Writes models/pretrain_ext/<dataset>/<init>/seed<s>.pt.
+the teacher's features of the target when it has the model level. Writes
+models/pretrain_ext/<dataset>/<init>/seed<s>.pt.
 
 After each seed the autoencoder's label-free health check runs (deepsc.health: reconstruction
 error against the mean image, dead units per layer, effective rank of Z; thresholds
@@ -34,7 +35,7 @@ from common import (ROOT, by_kind, dataset_info, distill_form, init_levels, is_o
 
 from deepsc.finetune import pick_device, pretrain
 from deepsc.health import Thresholds, checkpoint_health, until_healthy
-from deepsc.io import atomic_dir, atomic_path, save_torch, write_json
+from deepsc.io import atomic_dir, save_torch, write_json
 
 
 def external_init(ds: str, init: str) -> dict:
@@ -112,11 +113,10 @@ def main():
                 kept = next(a for a in attempts if a["kept"])
                 health[str(seed)] = {**h.as_dict(), "train_seed": kept["seed"],
                                      "attempts": len(attempts)}
-                with atomic_path(out / f"seed{seed}.pt") as tmp:
-                    save_torch({"state_dict": res["state_dict"], "seed": seed, "init": init,
-                                "final": res["curve"][-1] if res["curve"] else {},
-                                "health": h.as_dict(), "train_seed": kept["seed"],
-                                "attempts": attempts}, tmp)
+                save_torch({"state_dict": res["state_dict"], "seed": seed, "init": init,
+                            "final": res["curve"][-1] if res["curve"] else {},
+                            "health": h.as_dict(), "train_seed": kept["seed"],
+                            "attempts": attempts}, out / f"seed{seed}.pt")
             status.update(health=health, max_restarts=restarts,
                           collapsed_seeds=[int(s) for s, v in health.items() if not v["healthy"]],
                           restarted_seeds=[int(s) for s, v in health.items() if v["attempts"] > 1])

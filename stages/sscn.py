@@ -28,7 +28,7 @@ from common import ROOT, dataset_info, is_ok, load_features, load_params, stage_
 
 from deepsc.cluster import cluster_coef
 from deepsc.finetune import finetune_selfexpression, pick_device
-from deepsc.io import (Stopwatch, atomic_dir, atomic_path, read_json, save_torch, write_json,
+from deepsc.io import (Stopwatch, atomic_dir, read_json, save_torch, write_json,
                        write_npz)
 from deepsc.sscn import SSCNAutoencoder, count_parameters, predict_images, pretrain_sscn_autoencoder, run_sscn
 
@@ -44,16 +44,15 @@ def unavailable(*infos) -> str | None:
 
 def pretrain(ds: str, p: dict, info: dict) -> None:
     s = p["sscn"]["ae"]
-    with atomic_path(AE_DIR / f"{ds}.pt") as tmp:
-        if is_ok(info):
-            dev = pick_device(p["finetune"]["device"])
-            x = torch.as_tensor(load_features(ds), device=dev)
-            ae, curve = pretrain_sscn_autoencoder(x, epochs=s["epochs"], lr=s["lr"], seed=s["seed"],
-                                                  batch_size=s.get("batch_size"))
-            save_torch({"state_dict": {k: v.cpu() for k, v in ae.state_dict().items()},
-                        "curve": curve, "status": "ok"}, tmp)
-        else:
-            save_torch({"status": unavailable(info)}, tmp)
+    if is_ok(info):
+        dev = pick_device(p["finetune"]["device"])
+        x = torch.as_tensor(load_features(ds), device=dev)
+        ae, curve = pretrain_sscn_autoencoder(x, epochs=s["epochs"], lr=s["lr"], seed=s["seed"],
+                                              batch_size=s.get("batch_size"))
+        save_torch({"state_dict": {k: v.cpu() for k, v in ae.state_dict().items()},
+                    "curve": curve, "status": "ok"}, AE_DIR / f"{ds}.pt")
+    else:
+        save_torch({"status": unavailable(info)}, AE_DIR / f"{ds}.pt")
 
 
 def train(ds: str, oos: str, p: dict, info: dict) -> None:
@@ -89,8 +88,8 @@ def train(ds: str, oos: str, p: dict, info: dict) -> None:
                                        "curve": res["curve"],
                                        "classifier_curve": res["clf_curve"]})
                 report["parameters"] = res["parameters"]
-                with atomic_path(out / f"seed{seed}.pt") as tmp:
-                    save_torch({"state_dict": res["model"].state_dict(), "R": res["clf"].R}, tmp)
+                save_torch({"state_dict": res["model"].state_dict(), "R": res["clf"].R},
+                           out / f"seed{seed}.pt")
         report.update(n_train=info.get("n"), n_oos=oos_info.get("n"), oos=oos)
         write_json(out / "status.json", {"status": report["status"]})
     st = np.array(report["status"])

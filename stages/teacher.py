@@ -19,12 +19,11 @@ from deepsc.runtime import keep_freed_memory
 keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
 
 import numpy as np
-import torch
 
 from common import (ROOT, dataset_info, external_data, load_features, load_params, stage_args,
                     timed)
 
-from deepsc.io import atomic_dir, atomic_path, save_torch, write_json, write_npz
+from deepsc.io import atomic_dir, save_torch, write_json, write_npz
 from deepsc.meta import heldout_split
 from deepsc.teacher import proxy_teacher_features, target_features, two_fold_teachers
 
@@ -52,10 +51,9 @@ def main():
                                 weight_decay=hp["weight_decay"], seed=cfg["seed"],
                                 device=p["finetune"]["device"])
         for fold, model in res["models"].items():
-            with atomic_path(out / f"{fold}.pt") as tmp:
-                save_torch({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
-                            "input_shape": list(X.shape[1:]), "n_classes": int(len(model.classes))},
-                           tmp)
+            save_torch({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
+                        "input_shape": list(X.shape[1:]), "n_classes": int(len(model.classes))},
+                       out / f"{fold}.pt")
         T = target_features(res["models"], load_features(ds), cfg["target"],
                             device=p["finetune"]["device"])
         m = p["meta"]

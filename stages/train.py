@@ -72,9 +72,8 @@ def main():
                 if warn:
                     print(f"WARNING: {name} seed {seed}: {warn}", file=sys.stderr)
                 collapsed[seed] = warn
-                with atomic_path(out / f"seed{seed}.pt") as tmp:
-                    save_torch({"C": torch.from_numpy(res["C"]), "z": torch.from_numpy(res["z"]),
-                                "state_dict": res["state_dict"], "seed": seed}, tmp)
+                save_torch({"C": torch.from_numpy(res["C"]), "z": torch.from_numpy(res["z"]),
+                            "state_dict": res["state_dict"], "seed": seed}, out / f"seed{seed}.pt")
                 rows += [{"seed": seed, **r} for r in res["curve"]]
         write_json(out / "status.json", {"status": status["status"],
                                          **({"reason": status["reason"]} if "reason" in status else {}),

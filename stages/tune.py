@@ -3,7 +3,8 @@
 Proxy targets are drawn from the external data that meta@<dataset>-task_model held out
 (tune.draws x tune.seeds), the target's K and n, and run through Algorithm 2 with the full
 LRSC variant of tune.reg at every setting of tune.grid (mu x gamma, x the form of eq. 4 when
-the grid lists distill; every other weight from params.yaml). Scored against the external labels; the target's labels are never read.
+the grid lists distill; every other weight from params.yaml). Scored against the external
+labels; the target's labels are never read.
 Writes reports/tune/<dataset>.json (every run, mean ± std per setting, the best setting, how
 well the internal criteria track proxy ACC) and reports/tune/<dataset>.md (the table).
 """
