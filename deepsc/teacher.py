@@ -25,6 +25,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 from tqdm import tqdm
 
 from .finetune import pick_device, seed_everything
+from .metrics import knn_agreement
 
 
 class ResNetTeacher(ResNet):
@@ -59,10 +60,15 @@ class ResNetTeacher(ResNet):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """T_i of eq. (5): the global-average-pooled penultimate representation, (n, 8*width)."""
+    feature_layers = 4
+
+    def features(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """T_i of eq. (5): the global-average-pooled output of stage ``layer`` (1-4; default 4,
+        the penultimate representation, (n, 8*width))."""
+        layer = _check_layer(self, layer)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4)[:layer]:
+            x = stage(x)
         return torch.flatten(self.avgpool(x), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,8 +78,10 @@ class ResNetTeacher(ResNet):
 class MLPTeacher(nn.Module):
     """4 fully connected layers in_dim -> h1 -> h2 -> h3 -> num_classes, ReLU in between.
 
-    ``features`` (T_i of eq. 5) is the third layer's output after its ReLU.
+    ``features`` (T_i of eq. 5) is the third layer's output after its ReLU, or with ``layer``
+    the output of an earlier hidden layer after its ReLU (teacher.<kind>.layer).
     """
+    feature_layers = 3
 
     def __init__(self, in_dim: int, num_classes: int, hidden=(512, 256, 128),
                  dropout: float = 0.0):
@@ -88,11 +96,23 @@ class MLPTeacher(nn.Module):
         self.feature_dim = h3
         self.register_buffer("classes", torch.arange(num_classes))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def features(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        layer = _check_layer(self, layer)
+        return self.body[: 3 * layer - 1](x)   # (Linear, ReLU, Dropout) per layer, no last Dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.features(x)))
+        return self.fc(self.dropout(self.body(x)))
+
+
+def _check_layer(model: nn.Module, layer: int | None) -> int:
+    """``layer`` of a teacher's ``features`` (None: the last one); a clear error otherwise."""
+    if layer is None:
+        return model.feature_layers
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) \
+            or not 1 <= layer <= model.feature_layers:
+        raise ValueError(f"teacher feature layer must be 1..{model.feature_layers} for "
+                         f"{type(model).__name__}, got {layer!r}")
+    return int(layer)
 
 
 def build_teacher(kind: str, input_shape: tuple[int, ...], num_classes: int,
@@ -188,9 +208,30 @@ def _batched(fn, model: nn.Module, X: np.ndarray, batch_size: int, device: str) 
 
 
 def extract_features(model: nn.Module, X: np.ndarray, batch_size: int = 512,
-                     device: str = "auto") -> np.ndarray:
-    """T of eq. (5) for the rows of X: the teacher's feature extraction module, float32."""
-    return _batched(model.features, model, X, batch_size, device).astype(np.float32)
+                     device: str = "auto", layer: int | None = None) -> np.ndarray:
+    """T of eq. (5) for the rows of X: the teacher's feature extraction module (up to hidden
+    layer ``layer``; None: all of it), float32."""
+    return _batched(lambda x: model.features(x, layer), model, X, batch_size,
+                    device).astype(np.float32)
+
+
+def layer_agreement(model: nn.Module, X: np.ndarray, y: np.ndarray, k: int = 10,
+                    device: str = "auto") -> dict[int, float]:
+    """k-NN label agreement (``deepsc.metrics.knn_agreement``) of the features of every layer
+    of ``model`` on labelled rows it did not see: the label-free-for-the-target choice of T
+    (teacher.<kind>.layer = auto) scores the proxy teacher on the held-out external classes."""
+    return {layer: knn_agreement(extract_features(model, X, device=device, layer=layer), y, k)
+            for layer in range(1, model.feature_layers + 1)}
+
+
+def choose_layer(spec, agreement: dict[int, float]) -> int:
+    """teacher.<kind>.layer: an int (that layer) or 'auto' (the layer of ``agreement``, from
+    ``layer_agreement``, with the largest agreement; the deepest of equals)."""
+    if spec == "auto":
+        return max(agreement, key=lambda layer: (agreement[layer], layer))
+    if isinstance(spec, bool) or not isinstance(spec, int) or spec not in agreement:
+        raise ValueError(f"teacher layer must be 'auto' or one of {sorted(agreement)}, got {spec!r}")
+    return spec
 
 
 def predict(model: nn.Module, X: np.ndarray, batch_size: int = 512,
@@ -223,9 +264,10 @@ def two_fold_split(y: np.ndarray, seed: int) -> np.ndarray:
 
 def two_fold_teachers(X: np.ndarray, y: np.ndarray, kind: str, arch: dict, *, epochs: int,
                       batch_size: int, lr: float, weight_decay: float, seed: int,
-                      device: str = "auto", progress: bool = True) -> dict:
+                      device: str = "auto", progress: bool = True,
+                      layer: int | None = None) -> dict:
     """The Remark: train teacher m1 on M1 and m2 on M2, each with the same ``seed``;
-    meta_features[i] comes from the teacher that did not see sample i."""
+    meta_features[i] comes from the teacher that did not see sample i (features of ``layer``)."""
     fold = two_fold_split(y, seed)
     kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
               device=device, progress=progress)
@@ -234,7 +276,7 @@ def two_fold_teachers(X: np.ndarray, y: np.ndarray, kind: str, arch: dict, *, ep
     for name, train_fold in [("m1", 0), ("m2", 1)]:
         seen, other = fold == train_fold, fold != train_fold
         model, curves[name] = train_teacher(X[seen], y[seen], kind, arch, **kw)
-        feats = extract_features(model, X[other], device=device)
+        feats = extract_features(model, X[other], device=device, layer=layer)
         if meta_features is None:
             meta_features = np.zeros((len(X), feats.shape[1]), dtype=np.float32)
         meta_features[other] = feats
@@ -244,26 +286,25 @@ def two_fold_teachers(X: np.ndarray, y: np.ndarray, kind: str, arch: dict, *, ep
             "heldout_acc": heldout, "curves": curves}
 
 
-def proxy_teacher_features(X: np.ndarray, y: np.ndarray, train_idx: np.ndarray, kind: str,
-                           arch: dict, **kw) -> np.ndarray:
-    """Teacher features for proxy targets (``deepsc.tune``): a teacher trained on the rows
+def proxy_teacher(X: np.ndarray, y: np.ndarray, train_idx: np.ndarray, kind: str,
+                  arch: dict, **kw) -> nn.Module:
+    """The teacher of the proxy targets (``deepsc.tune``): a teacher trained on the rows
     ``train_idx`` only (Algorithm 1's meta-train split), applied to every row of X.
 
     A proxy target is drawn from the held-out rows. The two-fold teachers have seen the
     held-out *classes* (out-of-fold means other samples of the same classes), so their W is far
     better on a proxy than on a real target, whose classes no teacher has seen; this teacher has
     not seen the held-out classes either (when whole classes are held out), so the proxy
-    mimics the target's situation."""
-    model, _ = train_teacher(X[train_idx], y[train_idx], kind, arch, **kw)
-    return extract_features(model, X, device=kw.get("device", "auto"))
+    mimics the target's situation. Its features of every row of X: ``extract_features``."""
+    return train_teacher(X[train_idx], y[train_idx], kind, arch, **kw)[0]
 
 
 def target_features(models: dict, X: np.ndarray, which: str, batch_size: int = 512,
-                    device: str = "auto") -> np.ndarray:
+                    device: str = "auto", layer: int | None = None) -> np.ndarray:
     """T of the target data X from teacher 'm1', 'm2', or 'mean' (the average of both)."""
     if which in ("m1", "m2"):
-        return extract_features(models[which], X, batch_size, device)
+        return extract_features(models[which], X, batch_size, device, layer)
     if which == "mean":
-        return (extract_features(models["m1"], X, batch_size, device)
-                + extract_features(models["m2"], X, batch_size, device)) / 2
+        return (extract_features(models["m1"], X, batch_size, device, layer)
+                + extract_features(models["m2"], X, batch_size, device, layer)) / 2
     raise ValueError(f"which must be one of 'm1', 'm2', 'mean', got {which!r}")

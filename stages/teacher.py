@@ -11,7 +11,10 @@ scheme: one on M1, one on M2) and writes
   Algorithm 1's meta-train split only (meta.val_frac, meta.seed, K = meta.k), which tune@
   uses for its proxy targets drawn from the held-out split (`proxy_heldout`: 'classes' when
   whole classes are held out, so that teacher has not seen them, or 'samples').
-Never reads the target's labels.
+T is the output of hidden layer teacher.<kind>.layer (an int; default the last) or, with
+`auto`, of the layer whose features have the best k-NN(10) label agreement on that held-out
+split, scored on the proxy teacher (deepsc.teacher.layer_agreement; every layer's score in
+the report). Never reads the target's labels.
 """
 
 from deepsc.runtime import keep_freed_memory
@@ -25,7 +28,8 @@ from common import (ROOT, dataset_info, external_data, load_features, load_param
 
 from deepsc.io import atomic_dir, save_torch, write_json, write_npz
 from deepsc.meta import heldout_split
-from deepsc.teacher import proxy_teacher_features, target_features, two_fold_teachers
+from deepsc.teacher import (choose_layer, extract_features, layer_agreement, proxy_teacher,
+                            target_features, two_fold_teachers)
 
 
 def main():
@@ -46,30 +50,37 @@ def main():
         X, y, name = ext
         kind = info["kind"]
         hp = cfg[kind]
-        res = two_fold_teachers(X, y, kind, hp["arch"], epochs=hp["epochs"],
-                                batch_size=hp["batch_size"], lr=hp["lr"],
-                                weight_decay=hp["weight_decay"], seed=cfg["seed"],
-                                device=p["finetune"]["device"])
-        for fold, model in res["models"].items():
-            save_torch({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
-                        "input_shape": list(X.shape[1:]), "n_classes": int(len(model.classes))},
-                       out / f"{fold}.pt")
-        T = target_features(res["models"], load_features(ds), cfg["target"],
-                            device=p["finetune"]["device"])
         m = p["meta"]
         k = info["n_clusters"] if m["k"] == "auto" else int(m["k"])
-        train_idx, _, how = heldout_split(y, k, m["val_frac"], m["seed"])
-        proxy = proxy_teacher_features(X, y, train_idx, kind, hp["arch"], epochs=hp["epochs"],
-                                       batch_size=hp["batch_size"], lr=hp["lr"],
-                                       weight_decay=hp["weight_decay"], seed=cfg["seed"],
-                                       device=p["finetune"]["device"])
+        train_idx, val_idx, how = heldout_split(y, k, m["val_frac"], m["seed"])
+        dev = p["finetune"]["device"]
+        kw = dict(epochs=hp["epochs"], batch_size=hp["batch_size"], lr=hp["lr"],
+                  weight_decay=hp["weight_decay"], seed=cfg["seed"], device=dev)
+        proxy_model = proxy_teacher(X, y, train_idx, kind, hp["arch"], **kw)
+        # T's layer: fixed, or (auto) the one that agrees best with the held-out external data
+        agreement = layer_agreement(proxy_model, X[val_idx], y[val_idx], device=dev)
+        try:
+            layer = choose_layer(hp.get("layer", proxy_model.feature_layers), agreement)
+        except ValueError as e:
+            raise SystemExit(f"teacher.{kind}.layer in params.yaml: {e}")
+        proxy = extract_features(proxy_model, X, device=dev, layer=layer)
+        res = two_fold_teachers(X, y, kind, hp["arch"], layer=layer, **kw)
+        for fold, model in res["models"].items():
+            save_torch({"state_dict": model.state_dict(), "kind": kind, "arch": hp["arch"],
+                        "input_shape": list(X.shape[1:]), "n_classes": int(len(model.classes)),
+                        "layer": layer}, out / f"{fold}.pt")
+        T = target_features(res["models"], load_features(ds), cfg["target"], device=dev,
+                            layer=layer)
         write_npz(feats, meta=res["meta_features"], fold=res["fold"], target=T, proxy=proxy,
                   proxy_heldout=np.array(how))
         write_json(out / "status.json", {"status": "ok", "external": name})
         write_json(report, {"status": "ok", "external": name, "kind": kind, "n_external": len(X),
                             "n_classes": int(len(np.unique(y))), "feature_dim": int(T.shape[1]),
                             "heldout_acc": res["heldout_acc"], "epochs": hp["epochs"],
-                            "target_features_from": cfg["target"]})
+                            "target_features_from": cfg["target"], "layer": layer,
+                            "layer_setting": hp.get("layer", "last"), "proxy_heldout": how,
+                            "layer_knn10_agreement_heldout": {str(k): round(v, 4)
+                                                              for k, v in agreement.items()}})
 
 
 if __name__ == "__main__":

@@ -154,7 +154,60 @@ def test_proxy_teacher_never_sees_the_held_out_classes(monkeypatch):
         return real_train(Xs, ys, *args, **kw)
 
     monkeypatch.setattr(teacher, "train_teacher", recording_train)
-    feats = teacher.proxy_teacher_features(X, y, train_idx, "text", ARCH, **TEXT)
+    feats = teacher.extract_features(teacher.proxy_teacher(X, y, train_idx, "text", ARCH, **TEXT), X)
     assert feats.shape[0] == len(X) and feats.dtype == np.float32
     assert len(seen) == 1 and seen[0] == set(np.unique(y[train_idx]))
     assert seen[0].isdisjoint(set(np.unique(y[val_idx])))
+
+
+def test_mlp_feature_layers_are_the_hidden_relu_outputs():
+    """features(x, layer) = ReLU(W_l ... ReLU(W_1 x + b_1) ... + b_l), written out by hand."""
+    torch.manual_seed(0)
+    m = MLPTeacher(6, 3, hidden=(5, 4, 2), dropout=0.5).eval()
+    x = torch.randn(7, 6)
+    lin = [c for c in m.body if isinstance(c, torch.nn.Linear)]
+    h, by_hand = x, {}
+    for layer, f in enumerate(lin, 1):
+        h = torch.clamp(h @ f.weight.T + f.bias, min=0)
+        by_hand[layer] = h
+    for layer in (1, 2, 3):
+        torch.testing.assert_close(m.features(x, layer), by_hand[layer])
+    torch.testing.assert_close(m.features(x), by_hand[3])   # default: the last hidden layer
+    torch.testing.assert_close(m(x), by_hand[3] @ m.fc.weight.T + m.fc.bias)   # forward unchanged
+    np.testing.assert_allclose(extract_features(m, x.numpy(), layer=1), by_hand[1].detach().numpy(),
+                               rtol=1e-6)
+    for bad in (0, 4, 1.0, True, "1"):
+        with pytest.raises(ValueError, match="1..3"):
+            m.features(x, bad)
+
+
+def test_resnet_feature_layers_pool_each_stage():
+    m = ResNetTeacher(10, width=4).eval()
+    x = torch.rand(2, 1, 32, 32)
+    torch.testing.assert_close(m.features(x, 4), m.features(x))
+    stem = m.relu(m.bn1(m.conv1(x)))
+    torch.testing.assert_close(m.features(x, 1), m.layer1(stem).mean(dim=(2, 3)))
+    assert [m.features(x, layer).shape[1] for layer in (1, 2, 3, 4)] == [4, 8, 16, 32]
+    with pytest.raises(ValueError, match="1..4"):
+        m.features(x, 5)
+
+
+def test_choose_layer_auto_takes_the_best_agreement_deepest_of_ties():
+    assert teacher.choose_layer("auto", {1: 0.78, 2: 0.59, 3: 0.56}) == 1
+    assert teacher.choose_layer("auto", {1: 0.5, 2: 0.7, 3: 0.7}) == 3
+    assert teacher.choose_layer(2, {1: 0.9, 2: 0.1, 3: 0.1}) == 2
+    for bad in (0, 4, "best", 1.5, True):
+        with pytest.raises(ValueError, match="auto"):
+            teacher.choose_layer(bad, {1: 0.5, 2: 0.5, 3: 0.5})
+
+
+def test_layer_agreement_scores_every_layer_on_the_given_rows():
+    from deepsc.metrics import knn_agreement
+
+    X, y = blobs(n_per=30, k=3)
+    model, _ = train_teacher(X, y, "text", ARCH, **TEXT)
+    got = teacher.layer_agreement(model, X, y, k=5, device="cpu")
+    assert sorted(got) == [1, 2, 3]
+    for layer, value in got.items():
+        assert value == knn_agreement(extract_features(model, X, layer=layer), y, 5)
+    assert min(got.values()) > 0.9   # separable blobs: every layer keeps the classes apart
