@@ -51,7 +51,6 @@ class ResNetTeacher(ResNet):
         self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(8 * width, num_classes)
-        self.feature_dim = 8 * width
         self.register_buffer("classes", torch.arange(num_classes))
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
@@ -93,7 +92,6 @@ class MLPTeacher(nn.Module):
         self.body = nn.Sequential(*layers[:-1])  # no dropout on the features themselves
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(h3, num_classes)
-        self.feature_dim = h3
         self.register_buffer("classes", torch.arange(num_classes))
 
     def features(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
