@@ -2,7 +2,8 @@
 
 - ``affinity_from_coef``: A = 1/2 (|C| + |C^T|), the affinity of LRSC/DSC-Net.
 - ``dscnet_postprocess``: DSC-Net's "post_proC" (REFERENCE.md section 4): per-column
-  thresholding at rho of the L1 mass, symmetrisation, rank r = d*K + 1 SVD, row-normalised
+  thresholding at rho of the L1 mass, symmetrisation, rank r = d*K + 1 SVD (as the leading
+  eigenvectors of the symmetric, usually sparse matrix), row-normalised
   scaled singular vectors, A = max(U U^T, 0)^alpha. With ``identity=True`` (post-processing
   "dscnet_id", the variant DSC-Net's code uses for some datasets) the symmetrised C becomes
   C - diag(C) + I before the SVD.
@@ -18,12 +19,13 @@ import warnings
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.linalg import eigsh, svds
+from scipy.sparse.linalg import eigsh
 from sklearn.cluster import KMeans
 from sklearn.neighbors import kneighbors_graph
 from sklearn.preprocessing import normalize
 
 DENSE_EIGH_MAX_N = 3000
+SPARSE_MAX_DENSITY = 0.1   # dscnet_postprocess: a thresholded C this sparse goes to CSR
 
 
 def _check_k(n: int, k: int) -> None:
@@ -38,21 +40,22 @@ def affinity_from_coef(C: np.ndarray) -> np.ndarray:
 
 
 def threshold_columns(C: np.ndarray, rho: float) -> np.ndarray:
-    """Keep, per column, the largest |c| until their sum reaches rho times the column's L1 norm."""
+    """Keep, per column, the largest |c| until their sum reaches rho times the column's L1 norm
+    (every entry as large as the last one kept: ties at the threshold are all kept).
+
+    One sort per column (of the rows of C^T, contiguous), not an argsort and two scatters:
+    column j keeps its m_j largest magnitudes, m_j = 1 + #{i < n - 1: s_1 + ... + s_i <
+    rho * total}, i.e. the entries with |c| >= its m_j-th largest."""
     if not 0 < rho <= 1:
         raise ValueError(f"rho must be in (0, 1], got {rho}")
     if rho == 1:
         return C
     absC = np.abs(C)
-    order = np.argsort(-absC, axis=0)
-    sorted_abs = np.take_along_axis(absC, order, axis=0)
-    csum = np.cumsum(sorted_abs, axis=0)
-    total = csum[-1:, :]
-    # keep entries up to and including the first one whose cumulative sum exceeds rho*total
-    keep_sorted = np.concatenate([np.ones((1, C.shape[1]), bool), csum[:-1] < rho * total], axis=0)
-    keep = np.zeros_like(keep_sorted)
-    np.put_along_axis(keep, order, keep_sorted, axis=0)
-    return np.where(keep, C, 0.0)
+    desc = -np.sort(-absC.T, axis=1)   # row j: column j's magnitudes, largest first
+    csum = np.cumsum(desc, axis=1)
+    m = 1 + np.count_nonzero(csum[:, :-1] < rho * csum[:, -1:], axis=1)
+    tau = desc[np.arange(len(m)), m - 1]
+    return np.where(absC >= tau[None, :], C, 0.0)
 
 
 def dscnet_postprocess(C: np.ndarray, n_clusters: int, d: int, alpha: float, rho: float,
@@ -67,7 +70,14 @@ def dscnet_postprocess(C: np.ndarray, n_clusters: int, d: int, alpha: float, rho
         np.fill_diagonal(Cp, 1.0)  # C - diag(C) + I
     r = min(d * n_clusters + 1, n - 1)
     v0 = np.random.default_rng(seed).uniform(-1, 1, n)
-    U, S, _ = svds(Cp, k=r, v0=v0)
+    # Cp is symmetric: its r leading singular vectors are its eigenvectors of largest
+    # |eigenvalue| (singular values = |eigenvalues|; U U^T below is blind to their signs), found
+    # by symmetric Lanczos with one product per iteration where svds takes two, on a CSR copy
+    # when the thresholding left Cp sparse (rho = 0.1 keeps about 0.1-1 % of the entries): at
+    # n = 10,000 seconds instead of minutes
+    M = sp.csr_matrix(Cp) if np.count_nonzero(Cp) <= SPARSE_MAX_DENSITY * Cp.size else Cp
+    w, U = eigsh(M, k=r, which="LM", v0=v0)
+    S = np.abs(w)
     U = U * np.sqrt(S)[None, :]
     U = normalize(U)
     Z = U @ U.T
@@ -110,20 +120,44 @@ def spectral_clustering(A, k: int, seed: int = 0, n_init: int = 10) -> np.ndarra
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(V)
 
 
+def _coef_affinity(C: np.ndarray, k: int, postprocess: str, seed: int, **pp):
+    """The affinity of C under the named post-processing; None when C is all zeros."""
+    if postprocess in ("none", "dscnet", "dscnet_id") and not np.any(C):
+        return None
+    if postprocess == "none":
+        return affinity_from_coef(C)
+    if postprocess in ("dscnet", "dscnet_id"):
+        return dscnet_postprocess(C, k, d=int(pp["d"]), alpha=float(pp["alpha"]), rho=float(pp["rho"]),
+                                  seed=seed, identity=postprocess == "dscnet_id")
+    raise ValueError(f"unknown post-processing {postprocess!r}; use 'none', 'dscnet' or "
+                     f"'dscnet_id'")
+
+
 def cluster_coef(C: np.ndarray, k: int, postprocess: str, seed: int = 0, **pp) -> np.ndarray:
     """Labels from C with the named post-processing: 'none' (plain 1/2(|C|+|C^T|)), 'dscnet'
     or 'dscnet_id' (DSC-Net's with C - diag(C) + I before the SVD; the same rho, d, alpha)."""
-    if postprocess in ("none", "dscnet", "dscnet_id") and not np.any(C):
+    A = _coef_affinity(C, k, postprocess, seed, **pp)
+    if A is None:
         return _one_cluster(len(C), "C is all zeros (a collapsed latent?)")
-    if postprocess == "none":
-        A = affinity_from_coef(C)
-    elif postprocess in ("dscnet", "dscnet_id"):
-        A = dscnet_postprocess(C, k, d=int(pp["d"]), alpha=float(pp["alpha"]), rho=float(pp["rho"]),
-                               seed=seed, identity=postprocess == "dscnet_id")
-    else:
-        raise ValueError(f"unknown post-processing {postprocess!r}; use 'none', 'dscnet' or "
-                         f"'dscnet_id'")
     return spectral_clustering(A, k, seed)
+
+
+def cluster_coef_seeds(C: np.ndarray, k: int, postprocess: str, seeds, **pp) -> dict:
+    """``{seed: cluster_coef(C, k, postprocess, seed)}`` for one C and several seeds, with the
+    affinity and its spectral embedding computed once: they are functions of C alone (the seed
+    only draws the eigensolvers' start vector, here the first seed's; they converge to the same
+    subspace, and k-means on the row-normalised eigenvectors is invariant to a rotation of
+    them), so only k-means runs per seed. The first seed's labels are ``cluster_coef``'s."""
+    seeds = list(seeds)
+    if not seeds:
+        return {}
+    A = _coef_affinity(C, k, postprocess, seeds[0], **pp)
+    if A is None:
+        return {s: _one_cluster(len(C), "C is all zeros (a collapsed latent?)") for s in seeds}
+    if (A.count_nonzero() if sp.issparse(A) else np.count_nonzero(A)) == 0:
+        return {s: _one_cluster(len(C), "the affinity has no edge") for s in seeds}
+    V = spectral_embedding(A, k, seeds[0])
+    return {s: KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(V) for s in seeds}
 
 
 # --- the two reference rows on the raw prepared features ---------------------------------

@@ -19,6 +19,11 @@ Every attempt's figures go into the checkpoint (``health``, ``attempts``, ``trai
 status.json (``health`` per seed, ``collapsed_seeds``, ``restarted_seeds``: seeds that needed
 a restart); every collapsed attempt prints a WARNING line to stderr.
 
+The seeds train side by side, one thread each (deepsc.runtime.map_seeds: K1's mini-batches
+use a second thread poorly, so two one-thread seeds take about the time of one two-thread
+seed); every seed runs on one thread whatever the machine, so the numbers do not depend on
+its cores. DEEPSC_WORKERS=1 runs them one after the other.
+
 Reads features (and the teacher's features) only, never labels.
 """
 
@@ -27,6 +32,7 @@ from deepsc.runtime import keep_freed_memory
 keep_freed_memory()   # first: freed n x n blocks are reused, not page-faulted anew (deepsc/runtime.py)
 
 import sys
+from functools import partial
 
 import torch
 
@@ -36,6 +42,7 @@ from common import (ROOT, by_kind, dataset_info, distill_form, init_levels, is_o
 from deepsc.finetune import pick_device, pretrain
 from deepsc.health import Thresholds, checkpoint_health, until_healthy
 from deepsc.io import atomic_dir, save_torch, write_json
+from deepsc.runtime import map_seeds
 
 
 def external_init(ds: str, init: str) -> dict:
@@ -107,9 +114,9 @@ def main():
             mu = by_kind(p, "mu", info["kind"]) if init_levels(init)[1] else 0.0
             restarts = int(ae.get("restarts", 3)) if ext["init_state"] is None else 0
             health = {}
-            for seed in p["seeds"]:
-                res, h, attempts = pretrain_seed(name, X, info["kind"], ae, seed, ext, mu, p,
-                                                 restarts)
+            runs = map_seeds(partial(pretrain_seed, name, X, info["kind"], ae, ext=ext, mu=mu, p=p,
+                                     restarts=restarts), p["seeds"], threads=1)
+            for seed, (res, h, attempts) in zip(p["seeds"], runs):
                 kept = next(a for a in attempts if a["kept"])
                 health[str(seed)] = {**h.as_dict(), "train_seed": kept["seed"],
                                      "attempts": len(attempts)}

@@ -26,7 +26,7 @@ import torch
 
 from common import ROOT, dataset_info, is_ok, load_features, load_params, stage_args, timed
 
-from deepsc.cluster import cluster_coef
+from deepsc.cluster import cluster_coef_seeds
 from deepsc.finetune import finetune_selfexpression, pick_device
 from deepsc.io import (Stopwatch, atomic_dir, read_json, save_torch, write_json,
                        write_npz)
@@ -119,10 +119,10 @@ def dscnet(ds: str, p: dict, info: dict) -> dict:
         report.update(train_s=sw.seconds, parameters=count_parameters(ae, se), curve=curve)
         del se
         with Stopwatch() as sc:
-            for pp in p["cluster"]["postprocess"]:
-                for seed in p["sscn"]["seeds"]:
-                    labels[f"{pp}/seed{seed}"] = cluster_coef(C, info["n_clusters"], pp, seed=seed,
-                                                              **p["cluster"].get(pp, {}))
+            for pp in p["cluster"]["postprocess"]:   # one embedding of C, k-means per seed
+                by_seed = cluster_coef_seeds(C, info["n_clusters"], pp, p["sscn"]["seeds"],
+                                             **p["cluster"].get(pp, {}))
+                labels.update({f"{pp}/seed{seed}": lab for seed, lab in by_seed.items()})
         report["cluster_s"] = sc.seconds
     elif reason is None:
         report["status"] = "not run: sscn.dscnet.steps = 0"

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
+
+# torch (images) and scikit-learn (text) are imported where they are used: a prepare@ stage
+# of one kind then never pays the other's import (2-3 s each, per stage, on a 2-core CPU)
 
 
 def tfidf_svd(docs: list[str], dim: int, seed: int, *, min_df=2, max_df=0.5,
               max_features=None, l2_normalize=True) -> tuple[np.ndarray, dict]:
     """TF-IDF (English stop words, sublinear tf) then TruncatedSVD to ``dim``; no labels used."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
     vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=min_df, max_df=max_df,
                           max_features=max_features, dtype=np.float64)
     tfidf = vec.fit_transform(docs)
@@ -28,6 +29,8 @@ def tfidf_svd(docs: list[str], dim: int, seed: int, *, min_df=2, max_df=0.5,
 
 def resize_images(images: np.ndarray, size: int, method: str = "bilinear") -> np.ndarray:
     """(n, h, w) images in [0, 1] -> (n, 1, size, size) float32, torch interpolation."""
+    import torch
+    import torch.nn.functional as F
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
     if x.shape[-1] != size or x.shape[-2] != size:
         kw = {"align_corners": False, "antialias": True} if method in ("bilinear", "bicubic") else {}
@@ -63,6 +66,9 @@ def tfidf_svd_shared(target_docs: list[str], meta_docs: list[str], dim: int, see
     'target'. Both corpora are then projected into that one space, so a teacher or a
     meta-learner trained on the meta data transfers to the target.
     """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
     if fit_on not in ("union", "meta", "target"):
         raise ValueError(f"fit_on must be 'union', 'meta' or 'target', got {fit_on!r}")
     vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, dtype=np.float64,
