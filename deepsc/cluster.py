@@ -114,10 +114,23 @@ def spectral_clustering(A, k: int, seed: int = 0, n_init: int = 10) -> np.ndarra
     """Ng-Jordan-Weiss spectral clustering of a precomputed affinity. An affinity with no edge
     at all (e.g. from C = 0, a collapsed latent) carries no grouping: every point goes to
     cluster 0, with a warning, where the eigensolver would fail on it."""
+    return spectral_clustering_seeds(A, k, [seed], n_init)[seed]
+
+
+def spectral_clustering_seeds(A, k: int, seeds, n_init: int = 10) -> dict:
+    """``{seed: spectral_clustering(A, k, seed)}`` with the spectral embedding computed once: it
+    is a function of A alone (the seed only draws the eigensolver's start vector, here the
+    first seed's; it converges to the same subspace, and k-means on the row-normalised
+    eigenvectors is invariant to a rotation of them), so only k-means runs per seed. The
+    first seed's labels are ``spectral_clustering``'s."""
+    seeds = list(seeds)
+    if not seeds:
+        return {}
     if (A.count_nonzero() if sp.issparse(A) else np.count_nonzero(A)) == 0:   # no n x n copy
-        return _one_cluster(A.shape[0], "the affinity has no edge")
-    V = spectral_embedding(A, k, seed)
-    return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(V)
+        labels = _one_cluster(A.shape[0], "the affinity has no edge")
+        return {s: labels for s in seeds}
+    V = spectral_embedding(A, k, seeds[0])
+    return {s: KMeans(n_clusters=k, n_init=n_init, random_state=s).fit_predict(V) for s in seeds}
 
 
 def _coef_affinity(C: np.ndarray, k: int, postprocess: str, seed: int, **pp):
@@ -136,28 +149,21 @@ def _coef_affinity(C: np.ndarray, k: int, postprocess: str, seed: int, **pp):
 def cluster_coef(C: np.ndarray, k: int, postprocess: str, seed: int = 0, **pp) -> np.ndarray:
     """Labels from C with the named post-processing: 'none' (plain 1/2(|C|+|C^T|)), 'dscnet'
     or 'dscnet_id' (DSC-Net's with C - diag(C) + I before the SVD; the same rho, d, alpha)."""
-    A = _coef_affinity(C, k, postprocess, seed, **pp)
-    if A is None:
-        return _one_cluster(len(C), "C is all zeros (a collapsed latent?)")
-    return spectral_clustering(A, k, seed)
+    return cluster_coef_seeds(C, k, postprocess, [seed], **pp)[seed]
 
 
 def cluster_coef_seeds(C: np.ndarray, k: int, postprocess: str, seeds, **pp) -> dict:
-    """``{seed: cluster_coef(C, k, postprocess, seed)}`` for one C and several seeds, with the
-    affinity and its spectral embedding computed once: they are functions of C alone (the seed
-    only draws the eigensolvers' start vector, here the first seed's; they converge to the same
-    subspace, and k-means on the row-normalised eigenvectors is invariant to a rotation of
-    them), so only k-means runs per seed. The first seed's labels are ``cluster_coef``'s."""
+    """``{seed: cluster_coef(C, k, postprocess, seed)}`` for one C and several seeds: the
+    affinity (its eigensolver started from the first seed's vector) and its spectral embedding
+    are computed once, k-means runs per seed (``spectral_clustering_seeds``)."""
     seeds = list(seeds)
     if not seeds:
         return {}
     A = _coef_affinity(C, k, postprocess, seeds[0], **pp)
     if A is None:
-        return {s: _one_cluster(len(C), "C is all zeros (a collapsed latent?)") for s in seeds}
-    if (A.count_nonzero() if sp.issparse(A) else np.count_nonzero(A)) == 0:
-        return {s: _one_cluster(len(C), "the affinity has no edge") for s in seeds}
-    V = spectral_embedding(A, k, seeds[0])
-    return {s: KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(V) for s in seeds}
+        labels = _one_cluster(len(C), "C is all zeros (a collapsed latent?)")
+        return {s: labels for s in seeds}
+    return spectral_clustering_seeds(A, k, seeds)
 
 
 # --- the two reference rows on the raw prepared features ---------------------------------
