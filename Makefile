@@ -9,7 +9,7 @@ endif
 
 PART ?= news20
 
-.PHONY: venv venv-install repro repro-paper test test-paper-scale bench bench-sscn bench-baselines bench-collapse bench-spectral clean-venv
+.PHONY: venv venv-install repro repro-paper test test-paper-scale bench bench-sscn bench-baselines bench-collapse bench-spectral bench-conv clean-venv
 
 # The venv is (re)installed exactly when requirements.txt or pyproject.toml change in content:
 # the stamp $(VENV)/.installed holds their hash, so new mtimes (a fresh clone, a checkout back
@@ -65,6 +65,10 @@ bench-baselines: venv
 # Issue 17: collapsed pre-training seeds of the narrow AE (3-3-5, kernels 5-3-3), before/after.
 bench-collapse: venv
 	$(VENV)/bin/python benchmarks/collapse_bench.py --jobs 2
+
+# The conv autoencoder's channels-last layout against NCHW, interleaved in one run.
+bench-conv: venv
+	$(VENV)/bin/python benchmarks/conv_layout.py
 
 bench-spectral: venv
 	$(VENV)/bin/python benchmarks/spectral_bench.py

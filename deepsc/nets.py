@@ -110,12 +110,17 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.code_shape = (channels[-1], sides[-1], sides[-1])
         init_weights(self, init)
+        # Channels-last kernels (a memory layout only: same shapes, same state_dict keys, values
+        # equal up to float rounding): on the CPU, oneDNN's convolutions with these narrow
+        # channel counts take 25-27 % less time per forward + backward at n = 1,000-1,800 and
+        # 12-15 % at a batch of 128 than in NCHW (benchmarks/conv_layout.py).
+        self.to(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z.view(-1, *self.code_shape))
+        return self.decoder(z.view(-1, *self.code_shape).contiguous(memory_format=torch.channels_last))
 
 
 def build_autoencoder(kind: str, input_shape: tuple[int, ...], arch: dict) -> nn.Module:

@@ -58,12 +58,15 @@ class SSCNAutoencoder(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
+        # channels-last kernels, a layout only (as deepsc.nets.ConvAutoencoder): 1.2-1.4x
+        # faster forward + backward on the CPU at 1,000-10,000 images (benchmarks/conv_layout.py)
+        self.to(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z.view(-1, *self.code_shape))
+        return self.decoder(z.view(-1, *self.code_shape).contiguous(memory_format=torch.channels_last))
 
 
 class SSCN(nn.Module):

@@ -98,3 +98,32 @@ def test_kaiming_init():
     assert 0.5 * (2 / 25) ** 0.5 < w.std() < 1.5 * (2 / 25) ** 0.5
     with pytest.raises(ValueError, match="unknown init"):
         build_autoencoder("text", (4,), {"latent_dim": 2, "init": "xavier"})
+
+
+def test_channels_last_layout_computes_the_nchw_network():
+    """The conv AE keeps its kernels channels-last (speed only): the same weights in NCHW, run
+    without the layout conversion, give the same codes, reconstruction and gradients up to
+    float32 rounding, and its state_dict loads into an NCHW module and back unchanged."""
+    import copy
+    torch.manual_seed(0)
+    for arch in ({"channels": [10, 20, 30, 40], "kernel": 3},
+                 {"channels": [3, 3, 5], "kernel": [5, 3, 3]}):
+        ae = build_autoencoder("image", (1, 32, 32), arch)
+        convs = [m for m in ae.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+        assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs
+                   if m.weight.shape[1] > 1)
+        ref = copy.deepcopy(ae).to(memory_format=torch.contiguous_format)
+        x = torch.rand(7, 1, 32, 32)
+        z, z_ref = ae.encode(x), ref.encoder(x).flatten(1)
+        rec, rec_ref = ae.decode(z), ref.decoder(z_ref.view(-1, *ref.code_shape))
+        torch.testing.assert_close(z, z_ref, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(rec, rec_ref, rtol=1e-5, atol=1e-6)
+        rec.square().sum().backward()
+        rec_ref.square().sum().backward()
+        for (name, p), p_ref in zip(ae.named_parameters(), ref.parameters()):
+            torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-4, atol=1e-5, msg=name)
+        back = build_autoencoder("image", (1, 32, 32), arch)
+        ref_sd = {k: v.contiguous() for k, v in ae.state_dict().items()}
+        back.load_state_dict(ref_sd)
+        for (k, v), v2 in zip(ae.state_dict().items(), back.state_dict().values()):
+            assert torch.equal(v, v2), k
