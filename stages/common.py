@@ -46,8 +46,8 @@ def prepared_dir(dataset: str) -> Path:
 def dataset_info(dataset: str) -> dict:
     path = prepared_dir(dataset) / "info.json"
     if not path.is_file():
-        raise SystemExit(f"{path} is missing: is {dataset!r} (suite.datasets in params.yaml) "
-                         f"defined under data.datasets, and has prepare@{dataset} run?")
+        raise SystemExit(f"{path} is missing: is {dataset!r} defined under data.datasets and "
+                         f"listed in data.prepare of params.yaml, and has prepare@{dataset} run?")
     return read_json(path)
 
 

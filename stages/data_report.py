@@ -1,4 +1,4 @@
-"""Stage data_report: reports/data.md, what every prepared dataset holds and, once per missing
+"""Stage data_report: reports/data.md, what every prepared dataset (data.prepare) holds and, once per missing
 dataset, what it needs, where it was looked for and how to provide it."""
 from common import ROOT, load_params, prepared_dir, stage_args
 
@@ -9,7 +9,7 @@ from deepsc.report import data_table, missing_data_section
 def main():
     stage_args(__doc__)   # no arguments; --help prints the docstring
     p = load_params()
-    infos = {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["datasets"]}
+    infos = {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["prepare"]}
     missing = missing_data_section(infos, p["data"].get("download"))
     with atomic_path(ROOT / "reports" / "data.md", ".md") as tmp:
         tmp.write_text("# Prepared data\n\nProduced by `dvc repro` (stage `data_report`). Raw "

@@ -44,7 +44,8 @@ def main():
             results[ds] = {m: metric(ds, m) for m in ABLATION_ROWS}
             statuses = [r.get("status") for r in results[ds].values() if r is not None]
             info = prepared_dir(ds) / "info.json"  # a paper dataset outside the suite: no data?
-            if not statuses and info.is_file() and not is_ok(read_json(info)):
+            if (not statuses and ds in p["data"]["prepare"] and info.is_file()
+                    and not is_ok(read_json(info))):
                 statuses = ["data unavailable"]
             notes[ds] = f"not run: {not_run_label(statuses[0] if statuses else None)}"
         with atomic_path(out / "ablation.png", ".png") as tmp:

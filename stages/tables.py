@@ -19,7 +19,9 @@ LRSC_ROWS = [m for m in ALL_ROWS if m.startswith("lrsc")]
 
 
 def load_infos(p: dict) -> dict:
-    return {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["datasets"]
+    """prepare's info.json of each dataset in data.prepare (a folder left by an earlier run of a
+    dataset no longer listed does not count)."""
+    return {name: read_json(prepared_dir(name) / "info.json") for name in p["data"]["prepare"]
             if (prepared_dir(name) / "info.json").is_file()}
 
 

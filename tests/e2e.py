@@ -66,6 +66,7 @@ def tiny_repo(tmp: Path):
         "mnist10k": p["data"]["datasets"]["mnist10k"],
         "mnist60k": p["data"]["datasets"]["mnist60k"],
     }
+    p["data"]["prepare"] = list(p["data"]["datasets"])
     p["data"]["external_images"] = ["miniimagenet", "mnist_ext", "omniglot"]
     p["teacher"]["image"].update(arch={"width": 2}, epochs=1, batch_size=32)
     p["teacher"]["text"].update(arch={"hidden": [8, 8, 8], "dropout": 0.0}, epochs=1)
@@ -87,7 +88,8 @@ def tiny_repo(tmp: Path):
     p["baselines"]["datasets"] = ["digits"]
     # the shipped news20 part of the paper-scale suite, on digits (tests/test_pipeline.py)
     p["paper_scale"] = {"tiny": {k: (["digits"] if v == ["news20"] else "digits" if v == "news20"
-                                     else [0, 1] if k == "seeds" else v)
+                                     else [0, 1] if k == "seeds"
+                                     else p["data"]["prepare"] if k == "data.prepare" else v)
                                  for k, v in p["paper_scale"]["news20"].items()}}
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     mirror = tmp / "mirror"

@@ -109,7 +109,7 @@ def test_digits_rows_have_numbers(offline):
 
 def test_every_missing_dataset_is_named_once_with_its_fix(offline):
     repo, env, p = offline
-    missing = [n for n in p["data"]["datasets"] if n != "digits"]
+    missing = [n for n in p["data"]["prepare"] if n != "digits"]
     for report, title in (("results.md", "## Missing data"), ("data.md", "## Missing data")):
         text = (repo / "reports" / report).read_text()
         lines = named_once(section(text, title), missing)

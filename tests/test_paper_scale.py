@@ -225,3 +225,45 @@ def test_the_figures_show_a_row_the_run_trains():
     assert paper_scale.with_figures_variant(params, piece)["figures.variant"] == "lrsc_l1"
     with pytest.raises(SystemExit, match="trains no row"):
         paper_scale.with_figures_variant(params, {**part, "suite.variants": [], "suite.lrsc": []})
+
+
+def prepared_deps(tmp: Path, params: dict) -> dict[str, set[str]]:
+    """{dataset: stages} of every data/prepared/<dataset> dependency in the DAG that DVC itself
+    resolves from dvc.yaml with ``params`` (the bare data/prepared folder is not one dataset)."""
+    from dvc.repo import Repo
+
+    tmp.mkdir()
+    shutil.copy(ROOT / "dvc.yaml", tmp / "dvc.yaml")
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    Repo.init(str(tmp), no_scm=True)
+    out: dict[str, set[str]] = {}
+    with Repo(str(tmp)) as repo:
+        for stage in repo.index.stages:
+            for dep in stage.deps:
+                parts = Path(dep.def_path).parts
+                if parts[:2] == ("data", "prepared") and len(parts) > 2:
+                    out.setdefault(parts[2], set()).add(stage.addressing)
+    return out
+
+
+def test_every_dataset_a_stage_reads_is_prepared(tmp_path):
+    """data.prepare lists what the suite reads: for the shipped params and each paper-scale part
+    (its overrides applied), every data/prepared/<name> dependency of the resolved DAG is a
+    dataset that prepare@ builds, and the default builds nothing no stage reads."""
+    from dvc.utils.hydra import apply_overrides
+
+    configs = {"default": PARAMS}
+    for name, over in PARAMS["paper_scale"].items():
+        path = tmp_path / f"{name}.yaml"
+        shutil.copy(ROOT / "params.yaml", path)
+        apply_overrides(path, paper_scale.set_flags(over)[1::2])
+        configs[name] = yaml.safe_load(path.read_text())
+    for name, params in configs.items():
+        deps = prepared_deps(tmp_path / name, params)
+        prepared = set(params["data"]["prepare"])
+        assert prepared <= set(params["data"]["datasets"]), name
+        unbuilt = {ds: sorted(st) for ds, st in deps.items() if ds not in prepared}
+        assert not unbuilt, f"{name}: read but not in data.prepare: {unbuilt}"
+        if name == "default":
+            assert prepared == set(deps), sorted(prepared - set(deps))   # nothing built for nothing
+            assert not {"news20", "fmnist5k", "fmnist10k"} & prepared
