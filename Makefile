@@ -66,7 +66,7 @@ bench-baselines: venv
 bench-collapse: venv
 	$(VENV)/bin/python benchmarks/collapse_bench.py --jobs 2
 
-# The conv autoencoder's channels-last layout against NCHW, interleaved in one run.
+# The conv networks' channels-last layout (LRSC AE, SSCN AE, ResNet teacher) against NCHW, interleaved in one run.
 bench-conv: venv
 	$(VENV)/bin/python benchmarks/conv_layout.py
 
