@@ -73,6 +73,21 @@ def per_layer(value, n_layers: int, name: str) -> list[int]:
     return [int(value)] * n_layers
 
 
+def channels_last_(net: nn.Module) -> nn.Module:
+    """Keep a conv network's kernels channels-last, in place (the conv AE, SSCN's AE, the ResNet
+    teacher). A memory layout only: same shapes, same state_dict keys, outputs equal to the NCHW
+    network's up to float rounding. On the CPU, oneDNN's convolutions with these narrow channel
+    counts take 1.3-1.4x less time per forward + backward at 1,000-10,000 images and 1.15-1.3x
+    at a batch of 128 than in NCHW (``benchmarks/conv_layout.py``, ``make bench-conv``)."""
+    return net.to(memory_format=torch.channels_last)
+
+
+def code_maps(z: torch.Tensor, code_shape: tuple[int, int, int]) -> torch.Tensor:
+    """Flat codes (n, c*h*w) as the decoder's input maps (n, c, h, w), channels-last like its
+    kernels (``channels_last_``): a decoder fed NCHW maps reorders them on every layer."""
+    return z.view(-1, *code_shape).contiguous(memory_format=torch.channels_last)
+
+
 class ConvAutoencoder(nn.Module):
     def __init__(self, in_channels: int = 1, channels=(10, 20, 30, 40), kernel=3,
                  image_size: int = 32, stride=2, padding=None, latent_relu: bool = True,
@@ -110,17 +125,13 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.code_shape = (channels[-1], sides[-1], sides[-1])
         init_weights(self, init)
-        # Channels-last kernels (a memory layout only: same shapes, same state_dict keys, values
-        # equal up to float rounding): on the CPU, oneDNN's convolutions with these narrow
-        # channel counts take 25-27 % less time per forward + backward at n = 1,000-1,800 and
-        # 12-15 % at a batch of 128 than in NCHW (benchmarks/conv_layout.py).
-        self.to(memory_format=torch.channels_last)
+        channels_last_(self)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z.view(-1, *self.code_shape).contiguous(memory_format=torch.channels_last))
+        return self.decoder(code_maps(z, self.code_shape))
 
 
 def build_autoencoder(kind: str, input_shape: tuple[int, ...], arch: dict) -> nn.Module:

@@ -31,6 +31,8 @@ from sklearn.preprocessing import normalize
 from torch import nn
 from tqdm import tqdm
 
+from .nets import channels_last_, code_maps
+
 
 # --- the network -----------------------------------------------------------------------------
 
@@ -58,15 +60,13 @@ class SSCNAutoencoder(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-        # channels-last kernels, a layout only (as deepsc.nets.ConvAutoencoder): 1.2-1.4x
-        # faster forward + backward on the CPU at 1,000-10,000 images (benchmarks/conv_layout.py)
-        self.to(memory_format=torch.channels_last)
+        channels_last_(self)   # deepsc.nets.channels_last_: a memory layout only
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z.view(-1, *self.code_shape).contiguous(memory_format=torch.channels_last))
+        return self.decoder(code_maps(z, self.code_shape))
 
 
 class SSCN(nn.Module):

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from .finetune import pick_device, seed_everything
 from .metrics import knn_agreement
+from .nets import channels_last_
 
 
 class ResNetTeacher(ResNet):
@@ -58,9 +59,7 @@ class ResNetTeacher(ResNet):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        # channels-last kernels (layout only, as deepsc.nets.ConvAutoencoder): a training step
-        # on a batch of 128 32x32 images takes about 15 % less time on the CPU than in NCHW
-        self.to(memory_format=torch.channels_last)
+        channels_last_(self)   # deepsc.nets.channels_last_: a memory layout only
 
     feature_layers = 4
 
